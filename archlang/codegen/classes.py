@@ -1,0 +1,423 @@
+"""One spec body (a block, an inline group or the model) -> one PyTorch class.
+
+A spec statement contributes to both methods: a layer is constructed in __init__ and called in
+forward; `if` and loops appear in both, deciding on constructor arguments (stored on `self`
+when forward needs them). Compile-time names are locals in __init__ and `self.name` in
+forward; tensors are forward locals; weights are `self.name`. Each emitted line carries a
+`# file:line` comment pointing at the statement it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import pycode as P
+from .. import syntax as S
+from ..errors import ArchError, Span
+from ..ops import OPS
+from .exprs import ExprTranslator
+from .names import camel, check_label, class_attrs, py_name
+
+
+@dataclass
+class Unit:
+    """A class to emit: its name, constructor parameters and body."""
+
+    name: str
+    kind: str  # "block" | "group" | "model"
+    params: list[tuple[str, P.Code | None]]  # spec name, default
+    kwonly: list[str]  # threaded hyperparameters (blocks) or all params (model)
+    body: tuple[S.Stmt, ...]
+    span: Span
+    doc: str = ""
+    kw_defaults: dict[str, P.Code] = field(default_factory=dict)
+    input_names: dict[str, int] = field(default_factory=dict)  # model: B/H/W -> input axis
+
+
+class Body:
+    """Lines of one method: (indent, text, span, roles)."""
+
+    def __init__(self, indent: int = 2):
+        self.lines: list[tuple[int, str, Span | None, tuple[str, ...]]] = []
+        self.indent = indent
+
+    def add(self, text: str, span: Span | None = None, roles: tuple[str, ...] = ()) -> None:
+        self.lines.append((self.indent, text, span, roles))
+
+    def mark(self) -> int:
+        return len(self.lines)
+
+    def since(self, mark: int) -> bool:
+        return len(self.lines) > mark
+
+
+class ClassEmitter:
+    """Translate one Unit. `ctx` is the module emitter (class names, helpers, provenance)."""
+
+    def __init__(self, unit: Unit, ctx, needed: list[str] | None = None):
+        self.unit, self.ctx = unit, ctx
+        self.init, self.fwd = Body(), Body()
+        self.ct_names = {p for p, _ in unit.params} | set(unit.kwonly)
+        self.needed: list[str] = []  # compile-time names forward reads through self
+        self.store = set(needed or ())  # names to store on self (known from a first pass)
+        self.fwd_locals: set[str] = set(unit.input_names)
+        self.tensors: dict[str, str] = {"x": "x"}
+        self.weights: set[str] = set()
+        self.loop_depth = 0
+        self.taken: set[str] = {"x"}
+        self.init_x = ExprTranslator(self.resolve_init, ctx.uses)
+        self.fwd_x = ExprTranslator(self.resolve_fwd, ctx.uses)
+        self.returned = False
+        self.inputs_used: set[str] = set()
+        self.attrs = class_attrs(unit.body)
+
+    def stored(self, name: str) -> str:
+        """Attribute holding a constructor value; suffixed when a module or weight has its name."""
+        attr = py_name(name)
+        return attr + "_" if name in self.attrs else attr
+
+    # ---------------------------------------------------------------- name resolution
+    def resolve_init(self, name: str) -> P.Code:
+        return P.name(py_name(name))
+
+    def resolve_fwd(self, name: str) -> P.Code:
+        if name in self.tensors:
+            return P.name(self.tensors[name])
+        if name in self.weights:
+            return P.name(f"self.{name}")
+        if name in self.fwd_locals:
+            if name in self.unit.input_names:
+                self.inputs_used.add(name)
+            return P.name(py_name(name))
+        if name not in self.needed:
+            self.needed.append(name)
+        return P.name(f"self.{self.stored(name)}")
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.taken:
+            name, k = f"{base}{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    # ---------------------------------------------------------------- statements
+    def stmts(self, body) -> None:
+        for st in body:
+            getattr(self, "s_" + type(st).__name__)(st)
+
+    def s_Pass(self, st):
+        pass
+
+    def s_Let(self, st: S.Let):
+        target = py_name(st.name)
+        self.init.add(f"{target} = {self.init_x(st.value)}", st.span)
+        self.ct_names.add(st.name)
+        if self.loop_depth:
+            self.fwd.add(f"{target} = {self.fwd_x(st.value)}", st.span)
+            self.fwd_locals.add(st.name)
+        elif st.name in self.store:
+            self.init.add(f"self.{self.stored(st.name)} = {target}", st.span)
+
+    def s_Return(self, st: S.Return):
+        self.fwd.add(f"return {self.fwd_x(st.value)}", st.span)
+        self.returned = True
+
+    def s_Assign(self, st: S.Assign):
+        v = st.value
+        if isinstance(v, S.Call) and isinstance(v.func, S.Name):
+            op = OPS.get(v.func.id)
+            if op is not None and op.kind == "source":
+                return self.assign_source(st, op)
+            if v.func.id in ("chunk", "unbind"):
+                return self.assign_split(st)
+        self.bind_targets(st.targets, self.fwd_x(v), st.span)
+
+    def assign_source(self, st: S.Assign, op):
+        name = st.targets[0]
+        a, _ = self.init_x.bind(op, st.value.args, st.value.kwargs)
+        if op.name == "weight":
+            self.init.add(f"self.{name} = {op.init(a)}", st.span, st.roles)
+        else:
+            persistent = a["persistent"]
+            extra = "" if persistent.is_const and persistent.const else f", persistent={persistent}"
+            self.init.add(f"self.register_buffer({name!r}, {op.init(a)}{extra})", st.span, st.roles)
+        self.weights.add(name)
+
+    def assign_split(self, st: S.Assign):
+        call = st.value
+        t = self.fwd_x(call.args[0])
+        rest = [self.fwd_x(a) for a in call.args[1:]]
+        kwargs = {k.name: self.fwd_x(k.value) for k in call.kwargs}
+        if call.func.id == "chunk" and not rest and "chunks" not in kwargs:
+            rest = [P.lit(len(st.targets))]
+        value = P.call(P.attr(t, call.func.id), *rest, **kwargs)
+        self.bind_targets(st.targets, value, st.span, force_index=True)
+
+    def bind_targets(self, targets, value: P.Code, span: Span, force_index: bool = False):
+        if len(targets) == 1 and not force_index:
+            self.fwd.add(f"{self.tensor_var(targets[0])} = {value}", span)
+            return
+        # Index instead of unpacking, which torch.fx cannot trace.
+        tmp = self.fresh("".join(targets) if all(len(t) == 1 for t in targets) else "_".join(targets))
+        self.fwd.add(f"{tmp} = {value}", span)
+        names = [self.tensor_var(t) for t in targets]
+        self.fwd.add(f"{', '.join(names)} = {', '.join(f'{tmp}[{i}]' for i in range(len(names)))}", span)
+
+    def tensor_var(self, name: str) -> str:
+        if name not in self.tensors:
+            self.tensors[name] = self.fresh(py_name(name))
+        return self.tensors[name]
+
+    def s_Layer(self, st: S.Layer):
+        inputs = [P.name(self.tensors["x"])] if st.inputs is None else [self.fwd_x(e) for e in st.inputs]
+        value = self.layer_call(st, inputs)
+        if st.targets is None:
+            self.fwd.add(f"{self.tensors['x']} = {value}", st.span)
+        else:
+            self.bind_targets(st.targets, value, st.span)
+
+    def layer_call(self, st: S.Layer, inputs: list[P.Code]) -> P.Code:
+        """Construct the layer in __init__ (if it is a module); return its forward expression."""
+        op = OPS.get(st.callee)
+        is_module = op is None or op.kind == "module" or (op.kind == "act" and st.label is not None)
+        if not is_module:
+            return self.fwd_x.call_op(op, inputs, st.args, st.kwargs)
+        if st.label is None:
+            raise ArchError("this layer needs a label: it is mixed with other statements, so it cannot be "
+                            "numbered like an nn.Sequential entry", st.span, hint="write `name: ...`")
+        ctor = self.constructor(st)
+        attr = check_label(st.label)
+        if st.label.index is not None:
+            self.init.add(f"self.{attr}.append({ctor})", st.span, st.roles)
+            return P.call(f"self.{attr}[{self.fwd_x(st.label.index)}]", *inputs)
+        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
+        return P.call(f"self.{attr}", *inputs)
+
+    def constructor(self, st: S.Layer) -> P.Code:
+        """Constructor expression of a layer statement (op or block), in __init__ scope."""
+        op = OPS.get(st.callee)
+        if op is not None:
+            a, _ = self.init_x.bind(op, st.args, st.kwargs)
+            self.ctx.uses.update(op.helpers)
+            return op.init(a)
+        cls = self.ctx.block_class(st.callee)
+        kwargs = {k.name: self.init_x(k.value) for k in st.kwargs}
+        for g in self.ctx.threaded(st.callee):
+            kwargs.setdefault(g, self.init_x(S.Name(st.span, g)))
+        return P.call(cls, *[self.init_x(a) for a in st.args], **kwargs)
+
+    def s_Group(self, st: S.Group):
+        attr = check_label(st.label)
+        ctor = self.ctx.group_constructor(camel(st.label.name), st.body, st.span, self)
+        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
+        x = self.tensors["x"]
+        self.fwd.add(f"{x} = self.{attr}({x})", st.span)
+
+    def s_Residual(self, st: S.Residual):
+        x = self.tensors["x"]
+        short = self.fresh("shortcut")
+        self.fwd.add(f"{short} = {x}", st.span)
+        if st.shortcut:
+            self.tensors["x"] = short
+            self.stmts(st.shortcut)
+            self.tensors["x"] = x
+        self.stmts(st.body)
+        self.fwd.add(f"{x} = {x} + {short}", st.span)
+
+    def s_Branches(self, st: S.Branches):
+        x = self.tensors["x"]
+        terms = []
+        for branch in st.branches:
+            expr = self.branch_expr(branch, x)
+            if expr is None:
+                var = self.fresh("branch")
+                self.fwd.add(f"{var} = {x}", st.span)
+                self.tensors["x"] = var
+                self.stmts(branch)
+                self.tensors["x"] = x
+                expr = P.name(var)
+            terms.append(expr)
+        total = terms[0]
+        for t in terms[1:]:
+            total = P.binop("+", total, t)
+        if st.op == "avg":
+            total = P.binop("/", total, P.lit(len(terms)))
+        self.fwd.add(f"{x} = {total}", st.span)
+
+    def branch_expr(self, branch, x: str) -> P.Code | None:
+        """A branch of plain layers applied in turn, as one nested call; None if not that simple."""
+        value = P.name(x)
+        for st in branch:
+            if not (isinstance(st, S.Layer) and st.targets is None and st.inputs is None):
+                return None
+            value = self.layer_call(st, [value])
+        return value
+
+    def s_If(self, st: S.If):
+        arms = list(st.arms) + ([(None, st.orelse)] if st.orelse is not None else [])
+        i_arms, f_arms = [], []
+        for test, body in arms:
+            i_mark, f_mark = self.init.mark(), self.fwd.mark()
+            self.init.indent += 1
+            self.fwd.indent += 1
+            self.stmts(body)
+            self.init.indent -= 1
+            self.fwd.indent -= 1
+            i_arms.append((test, self.init.lines[i_mark:]))
+            f_arms.append((test, self.fwd.lines[f_mark:]))
+            del self.init.lines[i_mark:], self.fwd.lines[f_mark:]
+        self.emit_if(self.init, i_arms, self.init_x, st.span)
+        self.emit_if(self.fwd, f_arms, self.fwd_x, st.span)
+
+    def emit_if(self, body: Body, arms, translate, span: Span) -> None:
+        """Emit `if/elif/else` on one side, or nothing when no arm has lines on that side."""
+        while arms and arms[-1][0] is None and not arms[-1][1]:
+            arms = arms[:-1]  # an empty else adds nothing
+        if not any(lines for _, lines in arms):
+            return
+        texts = {tuple((i, t) for i, t, _, _ in lines) for _, lines in arms}
+        if arms[-1][0] is None and len(texts) == 1:
+            # Every arm does the same thing on this side (e.g. calls the same attribute).
+            body.lines.extend((i - 1, t, s, r) for i, t, s, r in arms[0][1])
+            return
+        for k, (test, lines) in enumerate(arms):
+            keyword = "if" if k == 0 else "elif"
+            body.add(f"{keyword} {translate(test)}:" if test is not None else "else:", span)
+            body.lines.extend(lines or [(body.indent + 1, "pass", None, ())])
+
+    def s_For(self, st: S.For):
+        var = py_name(st.var) if st.var else "_"
+        start, stop = self.init_x(st.start), self.init_x(st.stop)
+        rng = P.call("range", stop) if start.is_const and start.const == 0 else P.call("range", start, stop)
+        if st.label is not None:
+            return self.container(st, var, rng)
+        fstart, fstop = self.fwd_x(st.start), self.fwd_x(st.stop)
+        frng = P.call("range", fstop) if fstart.is_const and fstart.const == 0 else P.call("range", fstart, fstop)
+        i0, f0 = self.init.mark(), self.fwd.mark()
+        self.init.add(f"for {var} in {rng}:", st.span)
+        self.fwd.add(f"for {var} in {frng}:", st.span)
+        if st.var:
+            self.ct_names.add(st.var)
+            self.fwd_locals.add(st.var)
+        self.init.indent += 1
+        self.fwd.indent += 1
+        self.loop_depth += 1
+        self.stmts(st.body)
+        self.loop_depth -= 1
+        self.init.indent -= 1
+        self.fwd.indent -= 1
+        for body, mark in ((self.init, i0), (self.fwd, f0)):
+            if len(body.lines) == mark + 1:
+                del body.lines[mark:]
+
+    def container(self, st: S.For, var: str, rng: P.Code):
+        attr = check_label(st.label)
+        only = st.body[0] if len(st.body) == 1 else None
+        item = None
+        if isinstance(only, S.Layer) and only.label is None and only.targets is None and only.inputs is None:
+            op = OPS.get(only.callee)
+            if op is None or op.kind == "module":
+                item = self.constructor(only)
+        if item is None:
+            name = camel(st.label.name[:-1] if st.label.name.endswith("s") else st.label.name)
+            item = self.ctx.group_constructor(name, st.body, st.span, self)
+        roles = st.roles + (only.roles if only is not None else ())
+        self.init.add(f"self.{attr} = nn.Sequential(*[", st.span, roles)
+        self.init.indent += 1
+        self.init.add(wrap_call(f"{item}", "    " * self.init.indent), None)
+        self.init.add(f"for {var} in {rng}", None)
+        self.init.indent -= 1
+        self.init.add("])", None)
+        x = self.tensors["x"]
+        self.fwd.add(f"{x} = self.{attr}({x})", st.span)
+
+    # ---------------------------------------------------------------- assembly
+    def run(self) -> ClassEmitter:
+        self.stmts(self.unit.body)
+        return self
+
+    def render(self, prov) -> list[str]:
+        """Source lines of the class; `prov(span)` formats a provenance comment."""
+        u = self.unit
+        out = [f"class {u.name}(nn.Module):  # {prov(u.span)}"]
+        if u.doc:
+            out.append(f'    """{u.doc}"""')
+            out.append("")
+        out.append(f"    def __init__({signature(u)}):")
+        out.append("        super().__init__()")
+        for name in self.needed:
+            if name in {p for p, _ in u.params} or name in u.kwonly:
+                out.append(f"        self.{self.stored(name)} = {py_name(name)}")
+        out += [render_line(line, prov) for line in self.init.lines]
+        out.append("")
+        out.append("    def forward(self, x):")
+        for name, axis in u.input_names.items():
+            if name in self.inputs_used:
+                out.append(f"        {py_name(name)} = x.shape[{axis}]")
+        out += [render_line(line, prov) for line in self.fwd.lines]
+        if not self.returned:
+            out.append("        return x")
+        return out
+
+
+def signature(u: Unit) -> str:
+    """The __init__ parameter list, one per line when it is long."""
+    parts = ["self"]
+    for name, default in u.params:
+        parts.append(py_name(name) if default is None else f"{py_name(name)}={default}")
+    if u.kwonly:
+        parts.append("*")
+        for name in u.kwonly:
+            d = u.kw_defaults.get(name)
+            parts.append(py_name(name) if d is None else f"{py_name(name)}={d}")
+    flat = ", ".join(parts)
+    if len(flat) < 80:
+        return flat
+    return "\n" + "".join(f"            {p},\n" for p in parts) + "    "
+
+
+def render_line(line, prov) -> str:
+    indent, text, span, roles = line
+    pad = "    " * indent
+    text = wrap_call(text, pad)
+    if span is None:
+        return pad + text
+    note = prov(span) + (f" ({', '.join(roles)})" if roles else "")
+    first, _, rest = text.partition("\n")
+    return f"{pad}{first}  # {note}" + (f"\n{rest}" if rest else "")
+
+
+def wrap_call(text: str, pad: str, limit: int = 110) -> str:
+    """Break a long `lhs = f(a, b, ...)` line into one argument per line."""
+    if len(pad) + len(text) <= limit or not text.endswith(")") or "(" not in text:
+        return text
+    head, _, inner = text.partition("(")
+    args = split_top_level(inner[:-1])
+    if len(args) < 2:
+        return text
+    body = "".join(f"{pad}    {a},\n" for a in args)
+    return f"{head}(\n{body}{pad})"
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas that are not nested in brackets or strings."""
+    out, depth, cur, quote = [], 0, [], None
+    for ch in text:
+        if quote:
+            cur.append(ch)
+            quote = None if ch == quote else quote
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out

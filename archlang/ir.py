@@ -1,0 +1,147 @@
+"""The IR: a dataflow graph of primitive ops, stored in networkx behind a thin wrapper.
+
+Each `Node` is a frozen record: op, inputs, bound arguments, the module scope that owns it,
+its inferred shape and the spec span it came from. `Graph.modules` records the module tree
+(stem, stages, blocks, ...) with each module's kind, definition name, roles and span, so
+passes, viz and diff can speak of blocks and roles. `Graph.dump()` is the canonical text form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .errors import Span
+from .shapes import fmt
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    op: str
+    inputs: tuple[int, ...]
+    attrs: tuple[tuple[str, object], ...]
+    scope: str  # module path owning the node; a module op's own path
+    name: str  # a module op's label or a weight's name; "" for plain functions
+    module: bool  # True when the node is a module of its own (scope is its path)
+    span: Span
+    shape: tuple | None = None
+
+    def attr(self, key: str, default=None):
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return default
+
+    @property
+    def attr_dict(self) -> dict[str, object]:
+        return dict(self.attrs)
+
+    @property
+    def path(self) -> str:
+        """Prefix of the tensors this node owns: `scope` for modules, `scope.name` for weights."""
+        if self.module or not self.name:
+            return self.scope
+        return f"{self.scope}.{self.name}" if self.scope else self.name
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    path: str
+    kind: str  # "model" | "block" | "group" | "container" | "op"
+    name: str  # block definition, op name, or label for groups and containers
+    roles: tuple[str, ...]
+    span: Span
+
+
+@dataclass
+class Graph:
+    family: str
+    variant: str | None
+    settings: dict[str, object]
+    g: nx.DiGraph = field(default_factory=nx.DiGraph)
+    modules: dict[str, ModuleInfo] = field(default_factory=dict)
+    output: int | None = None
+    next_id: int = 0
+    # block name -> [(module path, bound parameters)] of every instance (fusion checks these)
+    instances: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
+
+    # -- construction
+    def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span) -> Node:
+        node = Node(self.next_id, op, tuple(inputs), tuple(attrs.items()), scope, name, module, span)
+        self.next_id += 1
+        self.g.add_node(node.id, node=node)
+        for pos, src in enumerate(node.inputs):
+            self.g.add_edge(src, node.id, pos=pos)
+        return node
+
+    def replace(self, node: Node) -> None:
+        self.g.nodes[node.id]["node"] = node
+
+    def with_shapes(self, shapes: dict[int, tuple]) -> Graph:
+        out = dataclasses.replace(self, g=self.g.copy())
+        for nid, shape in shapes.items():
+            out.g.nodes[nid]["node"] = dataclasses.replace(self.node(nid), shape=shape)
+        return out
+
+    # -- queries
+    def node(self, nid: int) -> Node:
+        return self.g.nodes[nid]["node"]
+
+    def nodes(self) -> Iterator[Node]:
+        """Nodes in a deterministic topological order (creation order breaks ties)."""
+        for nid in nx.lexicographical_topological_sort(self.g):
+            yield self.node(nid)
+
+    def __len__(self) -> int:
+        return self.g.number_of_nodes()
+
+    @property
+    def input(self) -> Node:
+        return next(n for n in self.nodes() if n.op == "input")
+
+    def users(self, nid: int) -> list[Node]:
+        return [self.node(u) for u in sorted(self.g.successors(nid))]
+
+    def roles_of(self, scope: str) -> tuple[str, ...]:
+        """Roles of `scope` and of every module above it, outermost first."""
+        roles: list[str] = []
+        parts = scope.split(".") if scope else []
+        for i in range(len(parts) + 1):
+            info = self.modules.get(".".join(parts[:i]))
+            if info:
+                roles.extend(r for r in info.roles if r not in roles)
+        return tuple(roles)
+
+    # -- text form
+    def dump(self) -> str:
+        head = f"graph {self.family}" + (f"[{self.variant}]" if self.variant else "")
+        lines = [head]
+        for n in self.nodes():
+            lines.append(format_node(n))
+        lines.append(f"return %{self.output}")
+        return "\n".join(lines) + "\n"
+
+
+def format_attr(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, tuple):
+        return "[" + ", ".join(format_attr(x) for x in v) + "]"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def format_node(n: Node) -> str:
+    ins = ", ".join(f"%{i}" for i in n.inputs)
+    attrs = ", ".join(f"{k}={format_attr(v)}" for k, v in n.attrs)
+    where = n.path or "<top>"
+    text = f"%{n.id} = {n.op}({ins})"
+    if attrs:
+        text += " {" + attrs + "}"
+    text += f" : {fmt(n.shape)}  @{where}"
+    return f"{text}  # {n.span.file}:{n.span.line}"

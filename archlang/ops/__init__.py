@@ -1,0 +1,96 @@
+"""The op table: every primitive the language knows, with its shape, cost and emit rules.
+
+An `OpDef` says how many tensors the op takes, its arguments (like a Python signature), and:
+- `shape(a, ins)`: the output shape from the bound arguments and the input shapes;
+- `params(a)` / `buffers(a)`: the tensors a module of this op owns, by name and shape;
+- `cost(a, ins, out)`: multiply-accumulates per sample, following fvcore's conventions (so
+  counts can be checked against it): conv/linear/matmul MACs, 5/elem for LayerNorm, 2/elem for
+  eval BatchNorm, 1/elem for adaptive average pooling; element-wise ops count 0;
+- `init(a)`: the PyTorch constructor expression for module ops;
+- `call(a, ins)`: the functional PyTorch expression for ops used inside expressions.
+
+Kinds: "module" ops own parameters and are always modules; "act" ops (activations, pools) are
+modules when written as a statement and functions inside expressions; "function" ops never
+are modules; "source" ops (weight, buffer) create tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..pycode import Code
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    default: object = REQUIRED
+
+
+class Attrs(dict):
+    """Bound op arguments; attribute access for brevity in shape and cost rules."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def _no_tensors(a):
+    return {}
+
+
+def _zero_cost(a, ins, out):
+    return 0
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    kind: str  # "module" | "act" | "function" | "source"
+    args: tuple[Arg, ...]
+    shape: Callable
+    n_inputs: int = 1  # -1: the first argument is a list of tensors
+    params: Callable = _no_tensors
+    buffers: Callable = _no_tensors
+    cost: Callable = _zero_cost
+    init: Callable[[dict[str, Code]], Code] | None = None
+    call: Callable[[dict[str, Code], list[Code]], Code] | None = None
+    helpers: tuple[str, ...] = ()
+    varkw: bool = False  # accepts extra keyword arguments (rearrange axis sizes)
+    doc: str = ""
+    tags: frozenset = field(default_factory=frozenset)
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def register(*ops: OpDef) -> None:
+    for op in ops:
+        assert op.name not in OPS, op.name
+        OPS[op.name] = op
+
+
+def defaults(op: OpDef) -> dict[str, object]:
+    return {a.name: a.default for a in op.args if a.default is not REQUIRED}
+
+
+def omit_defaults(op: OpDef, a: dict[str, Code], keep: tuple[str, ...] = ()) -> dict[str, Code]:
+    """Keyword arguments whose value is not the op's default (for tidy emitted constructors)."""
+    dflt = defaults(op)
+    out = {}
+    for k, v in a.items():
+        if k in keep or k not in dflt or not v.is_const or v.const != dflt[k]:
+            out[k] = v
+    return out
+
+
+from . import act, conv, linear, norm, source, tensor  # noqa: E402,F401  (fills OPS)

@@ -1,0 +1,95 @@
+"""Normalization layers: BatchNorm (1d, 2d), LayerNorm (last axis) and LayerNorm2d (channels)."""
+
+from __future__ import annotations
+
+from .. import pycode as P
+from ..shapes import ShapeError, fmt, numel
+from . import Arg, OpDef, omit_defaults, register
+
+
+def _bn_shape(ranks: tuple[int, ...], what: str):
+    def rule(a, ins):
+        (x,) = ins
+        if len(x) not in ranks or x[1] != a.num_features:
+            want = " or ".join(f"rank {r}" for r in ranks)
+            raise ShapeError(f"{what}({a.num_features}) expects {want} with {a.num_features} channels "
+                             f"on axis 1, got {fmt(x)}")
+        return x
+    return rule
+
+
+def _affine(name: str):
+    def params(a):
+        n = a[name]
+        return {"weight": (n,), "bias": (n,)} if a.get("affine", True) else {}
+    return params
+
+
+def _bn_buffers(a):
+    n = a.num_features
+    return {"running_mean": (n,), "running_var": (n,), "num_batches_tracked": ()}
+
+
+def _bn(name: str, cls: str, ranks: tuple[int, ...]) -> OpDef:
+    op_args = (Arg("num_features"), Arg("eps", 1e-5), Arg("momentum", 0.1), Arg("affine", True))
+
+    def init(a):
+        kw = omit_defaults(OPS_BY_NAME[name], a)
+        return P.call(f"nn.{cls}", kw.pop("num_features"), **kw)
+
+    return OpDef(
+        name, "module", op_args, shape=_bn_shape(ranks, name), params=_affine("num_features"),
+        buffers=_bn_buffers,
+        cost=lambda a, ins, out: numel(ins[0]) * (2 if a.affine else 1),
+        init=init, doc=f"{cls} in eval mode uses running statistics (fvcore: 2 per element).",
+        tags=frozenset({"batchnorm"}),
+    )
+
+
+def _ln_shape(a, ins):
+    (x,) = ins
+    if not x or x[-1] != a.normalized_shape:
+        raise ShapeError(f"layernorm({a.normalized_shape}) normalizes the last axis, got {fmt(x)}",
+                         hint="for NCHW maps use layernorm2d, or rearrange to channels-last first")
+    return x
+
+
+def _ln2d_shape(a, ins):
+    (x,) = ins
+    if len(x) != 4 or x[1] != a.num_channels:
+        raise ShapeError(f"layernorm2d({a.num_channels}) expects NCHW with {a.num_channels} channels, "
+                         f"got {fmt(x)}")
+    return x
+
+
+def _ln_cost(a, ins, out):
+    return numel(ins[0]) * (5 if a.affine else 4)
+
+
+def _ln_init(a):
+    kw = omit_defaults(LAYERNORM, a)
+    if "affine" in kw:
+        kw["elementwise_affine"] = kw.pop("affine")
+    return P.call("nn.LayerNorm", kw.pop("normalized_shape"), **kw)
+
+
+LAYERNORM = OpDef(
+    "layernorm", "module", (Arg("normalized_shape"), Arg("eps", 1e-5), Arg("affine", True)),
+    shape=_ln_shape, params=_affine("normalized_shape"), cost=_ln_cost, init=_ln_init,
+    doc="LayerNorm over the last axis (fvcore: 5 per element with affine, else 4).",
+)
+
+LAYERNORM2D = OpDef(
+    "layernorm2d", "module", (Arg("num_channels"), Arg("eps", 1e-6), Arg("affine", True)),
+    shape=_ln2d_shape, params=_affine("num_channels"), cost=_ln_cost,
+    init=lambda a: P.call("LayerNorm2d", a["num_channels"],
+                          **omit_defaults(LAYERNORM2D, {"eps": a["eps"]}, keep=("eps",))),
+    helpers=("LayerNorm2d",),
+    doc="LayerNorm over the channel axis of an NCHW map (permute, layer_norm, permute back).",
+)
+
+OPS_BY_NAME = {
+    "batchnorm2d": _bn("batchnorm2d", "BatchNorm2d", (4,)),
+    "batchnorm1d": _bn("batchnorm1d", "BatchNorm1d", (2, 3)),
+}
+register(LAYERNORM, LAYERNORM2D, *OPS_BY_NAME.values())

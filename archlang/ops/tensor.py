@@ -1,0 +1,257 @@
+"""Tensor plumbing: arithmetic, matmul, rearrange, reshapes, indexing, concatenation, reductions.
+
+These never own parameters. Arithmetic and indexing are written with operators in specs
+(`a + b`, `q @ k`, `x[:, 0]`) and emitted as such; the named ones (`rearrange`, `cat`, `mean`,
+...) are called like functions, with the tensor first.
+"""
+
+from __future__ import annotations
+
+from .. import pycode as P
+from ..einpattern import infer, lower, parse_pattern
+from ..shapes import Batch, ShapeError, broadcast, dim_mul, fmt, norm_axis, numel, size
+from . import Arg, OpDef, register
+
+
+def _binary(name: str, doc: str) -> OpDef:
+    """Element-wise op of two tensors, or of a tensor and the constant `scalar`."""
+
+    def shape(a, ins):
+        return ins[0] if len(ins) == 1 else broadcast(ins[0], ins[1])
+
+    return OpDef(name, "function", (Arg("scalar", None), Arg("reverse", False)), shape=shape,
+                 n_inputs=2, doc=doc)
+
+
+def _matmul_shape(a, ins):
+    x, y = ins
+    if len(x) < 2 or len(y) < 2:
+        raise ShapeError(f"matmul needs two tensors of rank >= 2, got {fmt(x)} @ {fmt(y)}")
+    if x[-1] != y[-2]:
+        raise ShapeError(f"matmul inner sizes differ: {fmt(x)} @ {fmt(y)} ({x[-1]} vs {y[-2]})",
+                         hint="transpose(k, -2, -1) turns [.., n, d] into [.., d, n]")
+    return (*broadcast(x[:-2], y[:-2]), x[-2], y[-1])
+
+
+def _matmul_cost(a, ins, out):
+    return numel(out) * size(ins[0][-1])
+
+
+def _rearrange_shape(a, ins):
+    return infer(parse_pattern(a.pattern), ins[0], dict(a.sizes))
+
+
+def emit_rearrange(t: P.Code, pattern: str, sizes: dict[str, P.Code]) -> P.Code:
+    """Chain of tensor methods implementing the pattern (see einpattern.lower)."""
+    out = t
+    for step in lower(parse_pattern(pattern), sizes):
+        kind = step[0]
+        if kind == "unflatten":
+            out = P.call(P.attr(out, "unflatten"), P.lit(step[1]), P.tuple_of(
+                [s if isinstance(s, P.Code) else P.lit(s) for s in step[2]]))
+        elif kind == "permute":
+            out = P.call(P.attr(out, "permute"), *[P.lit(i) for i in step[1]])
+        else:
+            out = P.call(P.attr(out, kind), *[P.lit(i) for i in step[1:]])
+    return out
+
+
+def _reshape_shape(a, ins):
+    (x,) = ins
+    dims = list(a.shape)
+    if dims.count(-1) > 1:
+        raise ShapeError("reshape accepts at most one -1")
+    known = 1
+    for d in dims:
+        if d != -1:
+            known = dim_mul(known, d)
+    total = numel(x)
+    has_batch = any(isinstance(d, Batch) for d in x)
+    if -1 in dims:
+        k = known.k if isinstance(known, Batch) else known
+        if total % k:
+            raise ShapeError(f"cannot reshape {fmt(x)} into {fmt(tuple(dims))}")
+        rest = total // k
+        fill = Batch(rest) if has_batch and not isinstance(known, Batch) else rest
+        dims[dims.index(-1)] = fill
+    elif numel(tuple(dims)) != total:
+        raise ShapeError(f"cannot reshape {fmt(x)} ({total} elements) into {fmt(tuple(dims))}")
+    return tuple(dims)
+
+
+def _transpose_shape(a, ins):
+    x = list(ins[0])
+    i, j = norm_axis(a.dim0, len(x)), norm_axis(a.dim1, len(x))
+    x[i], x[j] = x[j], x[i]
+    return tuple(x)
+
+
+def _permute_shape(a, ins):
+    (x,) = ins
+    if sorted(norm_axis(d, len(x)) for d in a.dims) != list(range(len(x))):
+        raise ShapeError(f"permute({list(a.dims)}) is not a permutation of the {len(x)} axes of {fmt(x)}")
+    return tuple(x[d] for d in a.dims)
+
+
+def _flatten_shape(a, ins):
+    (x,) = ins
+    s, e = norm_axis(a.start_dim, len(x)), norm_axis(a.end_dim, len(x))
+    merged = 1
+    for d in x[s:e + 1]:
+        merged = dim_mul(merged, d)
+    return (*x[:s], merged, *x[e + 1:])
+
+
+def _expand_shape(a, ins):
+    (x,) = ins
+    sizes = list(a.sizes)
+    if len(sizes) != len(x):
+        raise ShapeError(f"expand needs {len(x)} sizes for {fmt(x)}, got {len(sizes)}")
+    out = []
+    for have, want in zip(x, sizes):
+        if want == -1 or want == have:
+            out.append(have)
+        elif have == 1:
+            out.append(want)
+        else:
+            raise ShapeError(f"cannot expand an axis of length {have} to {want}")
+    return tuple(out)
+
+
+def _cat_shape(a, ins):
+    first = ins[0]
+    axis = norm_axis(a.dim, len(first))
+    total = 0
+    for s in ins:
+        if len(s) != len(first) or any(s[i] != first[i] for i in range(len(s)) if i != axis):
+            raise ShapeError(f"cat along axis {a.dim}: shapes {', '.join(fmt(t) for t in ins)} differ elsewhere")
+        if isinstance(s[axis], Batch):
+            raise ShapeError("cannot concatenate along the batch axis")
+        total += s[axis]
+    out = list(first)
+    out[axis] = total
+    return tuple(out)
+
+
+def _index_shape(a, ins):
+    """Numpy basic indexing: ints drop an axis, slices keep it, none inserts one."""
+    (x,) = ins
+    out, axis = [], 0
+    for sub in a.subs:
+        if sub is None:
+            out.append(1)
+            continue
+        if axis >= len(x):
+            raise ShapeError(f"too many indices for a tensor of shape {fmt(x)}")
+        d = x[axis]
+        if isinstance(sub, tuple):  # a slice (lo, hi, step)
+            if isinstance(d, Batch):
+                if sub != (None, None, None):
+                    raise ShapeError("the batch axis can only be taken whole (':')")
+                out.append(d)
+            else:
+                out.append(len(range(*slice(*sub).indices(d))))
+        else:
+            if isinstance(d, Batch):
+                raise ShapeError("cannot index into the batch axis")
+            if not -d <= sub < d:
+                raise ShapeError(f"index {sub} is out of range for an axis of length {d}")
+        axis += 1
+    return (*out, *x[axis:])
+
+
+def _reduce_shape(a, ins):
+    (x,) = ins
+    dims = a.dim if isinstance(a.dim, tuple) else (a.dim,)
+    axes = {norm_axis(d, len(x)) for d in dims}
+    if any(isinstance(x[i], Batch) for i in axes):
+        raise ShapeError("cannot reduce over the batch axis")
+    return tuple((1 if i in axes else d) for i, d in enumerate(x) if a.keepdim or i not in axes)
+
+
+def _select_shape(a, ins):
+    x = ins[0]
+    axis = norm_axis(a.dim, len(x))
+    if isinstance(x[axis], Batch) or (a.count is not None and x[axis] != a.count):
+        raise ShapeError(f"cannot unpack axis {axis} of {fmt(x)} into {a.count} tensors")
+    if not -x[axis] <= a.index < x[axis]:
+        raise ShapeError(f"index {a.index} is out of range for axis {axis} of {fmt(x)}")
+    return x[:axis] + x[axis + 1:]
+
+
+def _chunk_shape(a, ins):
+    x = list(ins[0])
+    axis = norm_axis(a.dim, len(x))
+    if isinstance(x[axis], Batch) or x[axis] % a.chunks:
+        raise ShapeError(f"cannot split an axis of length {x[axis]} into {a.chunks} equal chunks")
+    x[axis] = x[axis] // a.chunks
+    return tuple(x)
+
+
+def _branches_shape(a, ins):
+    for s in ins[1:]:
+        if s != ins[0]:
+            raise ShapeError(f"branches end in different shapes: {', '.join(fmt(t) for t in ins)}",
+                             hint="every branch of sum/avg must produce the same shape")
+    return ins[0]
+
+
+def _method(name: str, *arg_names: str, defaults: dict | None = None):
+    """Emit `t.name(args...)`, dropping trailing arguments equal to their defaults."""
+    defaults = defaults or {}
+
+    def call(a, ins):
+        args = [a[n] for n in arg_names]
+        while args and arg_names[len(args) - 1] in defaults and args[-1].is_const \
+                and args[-1].const == defaults[arg_names[len(args) - 1]]:
+            args.pop()
+        return P.call(P.attr(ins[0], name), *args)
+    return call
+
+
+def _reduce(name: str, method: str, doc: str, extra: tuple[Arg, ...] = ()) -> OpDef:
+    def call(a, ins):
+        kw = {"keepdim": a["keepdim"]} if not (a["keepdim"].is_const and a["keepdim"].const is False) else {}
+        pre = [a[x.name] for x in extra]
+        return P.call(P.attr(ins[0], method), *pre, a["dim"], **kw)
+    return OpDef(name, "function", (*extra, Arg("dim"), Arg("keepdim", False)), shape=_reduce_shape,
+                 call=call, doc=doc)
+
+
+register(
+    *(_binary(n, d) for n, d in (("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"), ("div", "a / b"),
+                                 ("pow", "a ** b"))),
+    OpDef("neg", "function", (), shape=lambda a, ins: ins[0], doc="-a"),
+    OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost,
+          doc="a @ b, batched over leading axes (fvcore counts its MACs)."),
+    OpDef("rearrange", "function", (Arg("pattern"), Arg("sizes", ())), shape=_rearrange_shape,
+          varkw=True, call=None,
+          doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code."),
+    OpDef("reshape", "function", (Arg("shape"),), shape=_reshape_shape,
+          call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed."),
+    OpDef("transpose", "function", (Arg("dim0"), Arg("dim1")), shape=_transpose_shape,
+          call=_method("transpose", "dim0", "dim1"), doc="Swap two axes."),
+    OpDef("permute", "function", (Arg("dims"),), shape=_permute_shape,
+          call=lambda a, ins: P.call(P.attr(ins[0], "permute"), a["dims"]), doc="Reorder axes."),
+    OpDef("flatten", "function", (Arg("start_dim", 0), Arg("end_dim", -1)), shape=_flatten_shape,
+          call=_method("flatten", "start_dim", "end_dim", defaults={"start_dim": 0, "end_dim": -1}), doc="Merge axes start_dim..end_dim."),
+    OpDef("expand", "function", (Arg("sizes"),), shape=_expand_shape,
+          call=lambda a, ins: P.call(P.attr(ins[0], "expand"), a["sizes"]),
+          doc="Broadcast unit axes to the given sizes (-1 keeps an axis)."),
+    OpDef("cat", "function", (Arg("dim", 0),), shape=_cat_shape, n_inputs=-1,
+          call=lambda a, ins: P.call("torch.cat", P.Code("[" + ", ".join(str(i) for i in ins) + "]"),
+                                     dim=a["dim"]),
+          doc="Concatenate a list of tensors along one axis."),
+    OpDef("index", "function", (Arg("subs"),), shape=_index_shape, doc="x[...] with ints, slices and none."),
+    OpDef("select", "function", (Arg("dim"), Arg("index"), Arg("count", None)), shape=_select_shape,
+          doc="One slice along an axis (what unpacking `a, b = t` and unbind take)."),
+    OpDef("chunk_part", "function", (Arg("dim"), Arg("chunks"), Arg("index")), shape=_chunk_shape,
+          doc="One of `chunks` equal pieces of an axis (what `a, b = chunk(t, 2, dim)` takes)."),
+    OpDef("branch_sum", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
+          doc="Sum of parallel branches (`sum { a | b }`)."),
+    OpDef("branch_avg", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
+          doc="Average of parallel branches (`avg { a | b }`)."),
+    _reduce("mean", "mean", "Mean over axes (fvcore counts it as 0)."),
+    _reduce("amax", "amax", "Maximum over axes."),
+    _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2),)),
+)

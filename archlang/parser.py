@@ -1,0 +1,395 @@
+"""Parse `.arch` text into the typed syntax tree (`syntax.py`), with friendly syntax errors.
+
+The grammar lives in `grammar.lark`; a small post-lexer drops newlines inside brackets and
+merges blank lines, so statements can span lines inside (...) and [...]. Lark's terminal names
+never reach the user: `describe_terminal` turns them into words.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import syntax as S
+from .errors import SOURCES, ArchError, Span
+
+_TERMINALS = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "_NL": "a new line",
+    "$END": "the end of the file", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
+    "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
+    "EQUAL": "'='", "VBAR": "'|'", "AT": "'@'", "DOT": "'.'", "__ANON_0": "'..'",
+}
+_KEYWORD_HINTS = {
+    "True": "booleans are written true and false", "False": "booleans are written true and false",
+    "None": "the empty value is written none", "def": "blocks are defined with `block name(...) { }`",
+    "==": "a single '=' assigns; '==' compares",
+}
+
+
+def describe_terminal(name: str) -> str:
+    if name in _TERMINALS:
+        return _TERMINALS[name]
+    return f"'{name.lower()}'" if name.isupper() and name.isalpha() else name
+
+
+class _PostLex:
+    """Drop newlines nested in () or [] and collapse runs of newlines into one."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth, previous = 0, None
+        for tok in stream:
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            if tok.type == "_NL" and (depth or (previous is not None and previous.type == "_NL")):
+                continue
+            previous = tok
+            yield tok
+
+
+@functools.cache
+def _lark() -> Lark:
+    grammar = (Path(__file__).with_name("grammar.lark")).read_text()
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                postlex=_PostLex())
+
+
+def parse(text: str, path: str) -> S.SpecFile:
+    """Parse one spec file; syntax errors become `ArchError`s pointing at the spot."""
+    SOURCES.add(path, text)
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, path) from None
+    return _build(_Builder(path), tree)
+
+
+def _build(builder, tree):
+    try:
+        return builder.transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ArchError):
+            raise exc.orig_exc from None
+        raise
+
+
+def parse_expr(text: str, path: str) -> S.Expr:
+    """Parse a lone expression (an override value) by wrapping it in a `let`."""
+    SOURCES.add(path, text)
+    src = "model {\nlet v = " + text + "\n}"
+    try:
+        tree = _lark().parse(src)
+    except UnexpectedInput as exc:
+        col = max(1, exc.column - len("let v = ")) if exc.line == 2 else 1
+        raise ArchError(f"cannot read the value '{text}'", Span(path, 1, col, 1, col + 1),
+                        hint="values are numbers, true/false/none, strings or lists like [2, 2, 6, 2]") from None
+    spec = _build(_Builder(path, line_offset=-1, col_offset=-len("let v = ")), tree)
+    return spec.model.body[0].value
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> ArchError:
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        lines = text.splitlines() or [""]
+        span = Span(path, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+        return ArchError("unexpected end of file", span, hint="a closing '}' or ')' may be missing")
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        span = Span(path, exc.line, exc.column, exc.line, exc.column + 1)
+        hint = "strings use double quotes" if char == "'" else None
+        return ArchError(f"unexpected character {char!r}", span, hint=hint)
+    assert isinstance(exc, UnexpectedToken)
+    tok: Token = exc.token
+    width = max(1, len(str(tok.value).splitlines()[0]) if str(tok.value).strip() else 1)
+    span = Span(path, tok.line, tok.column, tok.line, tok.column + width)
+    expected = sorted({describe_terminal(t) for t in exc.expected if not t.startswith("__")})
+    shown = "end of line" if tok.type == "_NL" else f"'{tok.value}'"
+    hint = _KEYWORD_HINTS.get(str(tok.value))
+    if hint is None and expected:
+        hint = "expected " + ", ".join(expected[:6]) + (" ..." if len(expected) > 6 else "")
+    return ArchError(f"unexpected {shown}", span, hint=hint)
+
+
+def _span(path: str, meta, dl: int = 0, dc: int = 0) -> Span:
+    line, end_line = meta.line + dl, meta.end_line + dl
+    col = meta.column + (dc if line == 1 else 0)
+    end_col = meta.end_column + (dc if end_line == 1 else 0)
+    return Span(path, line, max(col, 1), end_line, max(end_col, col + 1))
+
+
+def _tok_span(path: str, tok: Token, dl: int = 0, dc: int = 0) -> Span:
+    line = tok.line + dl
+    col = tok.column + (dc if line == 1 else 0)
+    return Span(path, line, max(col, 1), line, max(col, 1) + len(str(tok)))
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """Lark tree -> syntax.py dataclasses. Each method handles the rule of its name."""
+
+    def __init__(self, path: str, line_offset: int = 0, col_offset: int = 0):
+        super().__init__()
+        self.path, self.dl, self.dc = path, line_offset, col_offset
+
+    def sp(self, meta) -> Span:
+        return _span(self.path, meta, self.dl, self.dc)
+
+    def tsp(self, tok) -> Span:
+        return _tok_span(self.path, tok, self.dl, self.dc)
+
+    # -- top level
+    def start(self, meta, items):
+        kinds: dict[str, list] = {}
+        for kind, value in items:
+            kinds.setdefault(kind, []).append(value)
+        one = _first_or_none(kinds, self.path)
+        fam = one("family")
+        return S.SpecFile(
+            path=self.path, family=fam[0] if fam else None, family_span=fam[1] if fam else None,
+            imports=tuple(kinds.get("import", ())), params=tuple(kinds.get("param", ())),
+            variants=tuple(kinds.get("variant", ())), default=one("default"), input=one("input"),
+            blocks=tuple(kinds.get("block", ())), model=one("model"))
+
+    def family(self, meta, c):
+        return "family", (str(c[0]), self.tsp(c[0]))
+
+    def import_(self, meta, c):
+        return "import", S.Import(_unquote(c[0]), self.sp(meta))
+
+    def param(self, meta, c):
+        return "param", S.ParamDecl(str(c[0]), c[1], self.tsp(c[0]))
+
+    def variant(self, meta, c):
+        name, rest = c[0], c[1:]
+        aka = next((r for r in rest if isinstance(r, tuple) and r and r[0] == "aka"), ("aka",))[1:]
+        ext = next((r for r in rest if isinstance(r, tuple) and r and r[0] == "extends"), None)
+        values = tuple(r for r in rest if isinstance(r, S.Kwarg))
+        return "variant", S.Variant(str(name), tuple(aka), ext[1] if ext else None,
+                                    ext[2] if ext else None, values, self.tsp(name))
+
+    def aka(self, meta, c):
+        return ("aka", *(_unquote(t) for t in c))
+
+    def extends(self, meta, c):
+        return ("extends", str(c[0]), self.tsp(c[0]))
+
+    def assign_param(self, meta, c):
+        return S.Kwarg(str(c[0]), c[1], self.tsp(c[0]))
+
+    def default(self, meta, c):
+        return "default", (str(c[0]), self.tsp(c[0]))
+
+    def input_(self, meta, c):
+        return "input", (tuple(c), self.sp(meta))
+
+    def block_def(self, meta, c):
+        roles = tuple(r for r in c if isinstance(r, _Role))
+        name, params, body = c[len(roles):]
+        return "block", S.BlockDef(str(name), tuple(params or ()), body, tuple(r.name for r in roles),
+                                   self.tsp(name), self.path)
+
+    def params(self, meta, c):
+        return list(c)
+
+    def param_item(self, meta, c):
+        return S.BlockParam(str(c[0]), c[1] if len(c) > 1 else None, self.tsp(c[0]))
+
+    def model_def(self, meta, c):
+        roles, body = c[:-1], c[-1]
+        return "model", S.BlockDef("model", (), body, tuple(r.name for r in roles), self.sp(meta), self.path)
+
+    def role(self, meta, c):
+        return _Role(str(c[0]), self.tsp(c[0]))
+
+    def body(self, meta, c):
+        return tuple(c)
+
+    def branch(self, meta, c):
+        return tuple(c)
+
+    # -- statements
+    def stmt(self, meta, c):
+        roles, st = c[:-1], c[-1]
+        if roles:
+            st = _with_roles(st, tuple(r.name for r in roles))
+        return st
+
+    def let(self, meta, c):
+        return S.Let(self.sp(meta), str(c[0]), c[1])
+
+    def layer(self, meta, c):
+        label, call = c
+        return S.Layer(self.sp(meta), label, *call, targets=None)
+
+    def bound_layer(self, meta, c):
+        targets, name, call = c
+        return S.Layer(self.sp(meta), S.Label(str(name), None, self.tsp(name)), *call, targets=targets)
+
+    def call_inputs(self, meta, c):
+        name, args, inputs = c
+        pos, kw = _split_args(args)
+        return str(name), self.tsp(name), pos, kw, (tuple(inputs) if inputs is not None else None)
+
+    def assign(self, meta, c):
+        return S.Assign(self.sp(meta), c[0], c[1])
+
+    def group(self, meta, c):
+        return S.Group(self.sp(meta), c[0], c[1])
+
+    def residual(self, meta, c):
+        return S.Residual(self.sp(meta), c[0], c[1] if len(c) > 1 else None)
+
+    def branches(self, meta, c):
+        op, fused, branches = str(c[0].children[0]), c[1], c[2:]
+        return S.Branches(self.sp(meta), op, str(fused) if fused is not None else None, tuple(branches))
+
+    def if_(self, meta, c):
+        arms = [(c[0], c[1])]
+        orelse = None
+        for extra in c[2:]:
+            if extra[0] == "elif":
+                arms.append(extra[1:])
+            else:
+                orelse = extra[1]
+        return S.If(self.sp(meta), tuple(arms), orelse)
+
+    def elif_(self, meta, c):
+        return ("elif", c[0], c[1])
+
+    def else_(self, meta, c):
+        return ("else", c[0])
+
+    def for_(self, meta, c):
+        label, var, start, stop, body = c
+        return S.For(self.sp(meta), label, str(var), start, stop, body)
+
+    def repeat(self, meta, c):
+        label, count, body = c
+        zero = S.Const(count.span, 0)
+        return S.For(self.sp(meta), label, None, zero, count, body)
+
+    def return_(self, meta, c):
+        return S.Return(self.sp(meta), c[0])
+
+    def pass_(self, meta, c):
+        return S.Pass(self.sp(meta))
+
+    def label(self, meta, c):
+        return S.Label(str(c[0]), c[1] if len(c) > 1 else None, self.sp(meta))
+
+    def targets(self, meta, c):
+        return tuple(str(t) for t in c)
+
+    # -- expressions
+    def cond(self, meta, c):
+        return S.Cond(self.sp(meta), c[0], c[1], c[2])
+
+    def or_(self, meta, c):
+        return S.BinOp(self.sp(meta), "or", c[0], c[1])
+
+    def and_(self, meta, c):
+        return S.BinOp(self.sp(meta), "and", c[0], c[1])
+
+    def not_(self, meta, c):
+        return S.Unary(self.sp(meta), "not", c[0])
+
+    def compare(self, meta, c):
+        return S.BinOp(self.sp(meta), str(c[1].children[0]), c[0], c[2])
+
+    def binop(self, meta, c):
+        return S.BinOp(self.sp(meta), str(c[1].children[0]), c[0], c[2])
+
+    def unary(self, meta, c):
+        return S.Unary(self.sp(meta), str(c[0].children[0]), c[1])
+
+    def call(self, meta, c):
+        pos, kw = _split_args(c[1])
+        return S.Call(self.sp(meta), c[0], pos, kw)
+
+    def index(self, meta, c):
+        return S.Index(self.sp(meta), c[0], tuple(c[1:]))
+
+    def attr(self, meta, c):
+        return S.Attr(self.sp(meta), c[0], str(c[1]))
+
+    def slice(self, meta, c):
+        lo, hi, step = (list(c) + [None, None, None])[:3]
+        return S.Slice(self.sp(meta), lo, hi, step)
+
+    def number(self, meta, c):
+        text = str(c[0])
+        value = float(text) if any(ch in text for ch in ".eE") else int(text)
+        return S.Const(self.sp(meta), value)
+
+    def string(self, meta, c):
+        return S.Const(self.sp(meta), _unquote(c[0]))
+
+    def true(self, meta, c):
+        return S.Const(self.sp(meta), True)
+
+    def false(self, meta, c):
+        return S.Const(self.sp(meta), False)
+
+    def none(self, meta, c):
+        return S.Const(self.sp(meta), None)
+
+    def name(self, meta, c):
+        return S.Name(self.sp(meta), str(c[0]))
+
+    def list_(self, meta, c):
+        return S.ListExpr(self.sp(meta), tuple(c[0] or ()))
+
+    def exprs(self, meta, c):
+        return list(c)
+
+    def args(self, meta, c):
+        return list(c)
+
+    def kwarg(self, meta, c):
+        return S.Kwarg(str(c[0]), c[1], self.tsp(c[0]))
+
+
+class _Role:
+    def __init__(self, name: str, span: Span):
+        self.name, self.span = name, span
+
+
+def _with_roles(st: S.Stmt, roles: tuple[str, ...]) -> S.Stmt:
+    import dataclasses
+
+    return dataclasses.replace(st, roles=roles)
+
+
+def _split_args(args) -> tuple[tuple[S.Expr, ...], tuple[S.Kwarg, ...]]:
+    args = args or []
+    pos = tuple(a for a in args if not isinstance(a, S.Kwarg))
+    kw = tuple(a for a in args if isinstance(a, S.Kwarg))
+    seen_kw = False
+    for a in args:
+        if isinstance(a, S.Kwarg):
+            seen_kw = True
+        elif seen_kw:
+            raise ArchError("a positional argument follows a keyword argument", a.span,
+                            hint="put positional arguments first")
+    return pos, kw
+
+
+def _unquote(tok) -> str:
+    return str(tok)[1:-1]
+
+
+def _first_or_none(kinds: dict, path: str):
+    def one(kind: str):
+        values = kinds.get(kind, [])
+        if len(values) > 1:
+            second = values[1]
+            span = second[1] if isinstance(second, tuple) else second.span
+            raise ArchError(f"'{kind}' is given more than once", span, hint="keep one")
+        return values[0] if values else None
+
+    return one

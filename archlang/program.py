@@ -1,0 +1,205 @@
+"""Load a spec with its imports into a `Program`, and resolve a variant plus overrides into settings.
+
+Imports are paths relative to the importing file; imported files contribute block definitions.
+Settings start from each `param`'s default, then the variant (following `extends`), then the
+per-build overrides, each checked against the declared params with a 'did you mean' hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import syntax as S
+from .errors import ArchError, Span, cmdline_span, did_you_mean
+from .parser import parse, parse_expr
+
+
+@dataclass
+class Program:
+    path: str
+    family: str
+    params: dict[str, S.ParamDecl]
+    variants: dict[str, S.Variant]
+    default: str | None
+    input: tuple[tuple[S.Expr, ...], Span] | None
+    blocks: dict[str, S.BlockDef]
+    model: S.BlockDef
+    files: list[str] = field(default_factory=list)
+
+    def variant_names(self) -> list[str]:
+        return list(self.variants)
+
+    def find_variant(self, name: str) -> S.Variant | None:
+        if name in self.variants:
+            return self.variants[name]
+        return next((v for v in self.variants.values() if name in v.aka), None)
+
+
+def read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise ArchError(f"cannot read '{path}': no such file", hint="check the path to the .arch file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ArchError(f"cannot read '{path}': {exc.__class__.__name__}") from None
+
+
+def load(path: str) -> Program:
+    """Parse `path` and everything it imports (each file once)."""
+    main = parse(read_text(path), path)
+    if main.model is None:
+        raise ArchError("the spec has no 'model { ... }' body", Span.point(path),
+                        hint="a spec needs one model body that wires the stem, stages and head")
+    blocks: dict[str, S.BlockDef] = {}
+    files: list[str] = []
+    _collect(main, blocks, files, seen=set())
+    variants: dict[str, S.Variant] = {}
+    for v in main.variants:
+        if v.name in variants:
+            raise ArchError(f"variant '{v.name}' is defined twice", v.span)
+        variants[v.name] = v
+    params: dict[str, S.ParamDecl] = {}
+    for p in main.params:
+        if p.name in params:
+            raise ArchError(f"param '{p.name}' is declared twice", p.span,
+                            notes=(("first declared here", params[p.name].span),))
+        params[p.name] = p
+    default = None
+    if main.default:
+        default = main.default[0]
+        if default not in variants:
+            raise ArchError(f"default variant '{default}' is not defined", main.default[1],
+                            hint=did_you_mean(default, variants) or f"variants: {', '.join(variants)}")
+    elif variants:
+        default = next(iter(variants))
+    family = main.family or Path(path).stem
+    return Program(path, family, params, variants, default, main.input, blocks, main.model, files)
+
+
+def _collect(spec: S.SpecFile, blocks: dict[str, S.BlockDef], files: list[str], seen: set[str]) -> None:
+    key = str(Path(spec.path).resolve())
+    if key in seen:
+        return
+    seen.add(key)
+    files.append(spec.path)
+    for imp in spec.imports:
+        target = str(Path(spec.path).parent / imp.path)
+        if not Path(target).is_file():
+            raise ArchError(f"cannot import '{imp.path}': no such file", imp.span,
+                            hint=f"imports are relative to {Path(spec.path).parent or '.'}")
+        child = parse(read_text(target), target)
+        if child.model is not None or child.params or child.variants:
+            raise ArchError(f"'{imp.path}' is not a library: it declares a model, params or variants",
+                            imp.span, hint="imported files may only define blocks")
+        _collect(child, blocks, files, seen)
+    for b in spec.blocks:
+        if b.name in blocks:
+            raise ArchError(f"block '{b.name}' is defined twice", b.span,
+                            notes=(("first defined here", blocks[b.name].span),))
+        blocks[b.name] = b
+
+
+# ---------------------------------------------------------------- settings
+
+
+def literal(expr: S.Expr):
+    """Value of a constant expression (param defaults, variant values, overrides)."""
+    if isinstance(expr, S.Const):
+        return expr.value
+    if isinstance(expr, S.ListExpr):
+        return tuple(literal(e) for e in expr.items)
+    if isinstance(expr, S.Unary) and expr.op in "-+":
+        v = literal(expr.operand)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return -v if expr.op == "-" else v
+    raise ArchError("expected a constant value here", expr.span,
+                    hint="params, variants and overrides take numbers, true/false/none, strings or lists")
+
+
+def _kind(v) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return "list"
+
+
+def _check_type(name: str, value, decl: S.ParamDecl, span: Span) -> None:
+    want, have = _kind(literal(decl.value)), _kind(value)
+    if have in (want, "none") or want == "none":
+        return
+    raise ArchError(f"'{name}' is a {want} param, got a {have}", span,
+                    notes=(("declared here", decl.span),))
+
+
+def resolve_settings(prog: Program, variant: str | None, overrides: dict | None,
+                     override_spans: dict[str, Span] | None = None) -> tuple[str | None, dict[str, object]]:
+    """Hyperparameter values for a build: defaults, then the variant chain, then overrides."""
+    settings = {name: literal(p.value) for name, p in prog.params.items()}
+    chosen = prog.default if variant is None else variant
+    name = None
+    if chosen is not None:
+        v = prog.find_variant(chosen)
+        if v is None:
+            known = list(prog.variants) + [a for v in prog.variants.values() for a in v.aka]
+            raise ArchError(f"no variant '{chosen}' in {prog.path}", cmdline_span(f"--variant {chosen}", 10),
+                            hint=did_you_mean(chosen, known) or f"variants: {', '.join(prog.variants)}")
+        name = v.name
+        for step in _chain(prog, v):
+            for kw in step.values:
+                if kw.name not in prog.params:
+                    raise ArchError(f"variant '{step.name}' sets unknown param '{kw.name}'", kw.span,
+                                    hint=did_you_mean(kw.name, prog.params) or "declare it with `param`")
+                value = literal(kw.value)
+                _check_type(kw.name, value, prog.params[kw.name], kw.span)
+                settings[kw.name] = value
+    spans = override_spans or {}
+    for key, value in (overrides or {}).items():
+        span = spans.get(key) or cmdline_span(f"--set {key}=...", 6, 6 + len(key))
+        if key not in prog.params:
+            raise ArchError(f"unknown override '{key}'", span,
+                            hint=did_you_mean(key, prog.params) or f"params: {', '.join(prog.params)}")
+        value = _normalize(value, span)
+        _check_type(key, value, prog.params[key], span)
+        settings[key] = value
+    return name, settings
+
+
+def _chain(prog: Program, v: S.Variant) -> list[S.Variant]:
+    chain, seen = [v], {v.name}
+    while chain[0].extends:
+        parent = prog.variants.get(chain[0].extends)
+        if parent is None:
+            raise ArchError(f"variant '{chain[0].name}' extends unknown variant '{chain[0].extends}'",
+                            chain[0].extends_span, hint=did_you_mean(chain[0].extends, prog.variants))
+        if parent.name in seen:
+            raise ArchError(f"variant '{parent.name}' extends itself through {chain[0].name}", chain[0].extends_span)
+        seen.add(parent.name)
+        chain.insert(0, parent)
+    return chain
+
+
+def _normalize(value, span: Span):
+    """Python override values (API) -> spec values: lists become tuples; other types rejected."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalize(v, span) for v in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ArchError(f"override value {value!r} is not a number, bool, string, none or list", span)
+
+
+def parse_override(text: str) -> tuple[str, object, Span]:
+    """`KEY=VALUE` from the command line, VALUE in spec syntax (`depths=[2,2,6,2]`)."""
+    if "=" not in text:
+        raise ArchError(f"--set expects KEY=VALUE, got '{text}'", cmdline_span(f"--set {text}", 6),
+                        hint="for example --set num_classes=10")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    span = cmdline_span(f"--set {text}", 6, 6 + len(key))
+    value = literal(parse_expr(raw.strip(), "<--set " + key + ">"))
+    return key, value, span

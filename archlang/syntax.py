@@ -1,0 +1,244 @@
+"""Typed syntax tree of a spec: what the parser produces and every later stage reads.
+
+Lark trees never leave `parser.py`; they become these frozen dataclasses, each carrying the
+`Span` it came from. Statements also carry roles (`@stem`, `@token_mixer`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import Span
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Expr:
+    span: Span
+
+
+@dataclass(frozen=True)
+class Const(Expr):
+    """A literal: int, float, bool, str or None."""
+
+    value: object
+
+
+@dataclass(frozen=True)
+class Name(Expr):
+    id: str
+
+
+@dataclass(frozen=True)
+class ListExpr(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class BinOp(Expr):
+    """Arithmetic (+ - * / // % ** @), comparison (== != < <= > >=) or boolean (and, or)."""
+
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Unary(Expr):
+    """`-e`, `+e` or `not e`."""
+
+    op: str
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Cond(Expr):
+    """`then if test else orelse`."""
+
+    then: Expr
+    test: Expr
+    orelse: Expr
+
+
+@dataclass(frozen=True)
+class Kwarg:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    func: Expr
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+
+
+@dataclass(frozen=True)
+class Slice(Expr):
+    lo: Expr | None
+    hi: Expr | None
+    step: Expr | None
+
+
+@dataclass(frozen=True)
+class Index(Expr):
+    value: Expr
+    subs: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Attr(Expr):
+    value: Expr
+    name: str
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class Label:
+    """A module name; `index` is set for indexed labels inside loops (`qkvs[i]:`)."""
+
+    name: str
+    index: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Stmt:
+    span: Span
+    roles: tuple[str, ...] = field(default=(), kw_only=True)
+
+
+@dataclass(frozen=True)
+class Let(Stmt):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Layer(Stmt):
+    """Apply op or block `callee(args)` to `inputs` (default: x); bind `targets` (default: x)."""
+
+    label: Label | None
+    callee: str
+    callee_span: Span
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    inputs: tuple[Expr, ...] | None
+    targets: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Assign(Stmt):
+    targets: tuple[str, ...]
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Group(Stmt):
+    label: Label
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class Residual(Stmt):
+    body: tuple[Stmt, ...]
+    shortcut: tuple[Stmt, ...] | None
+
+
+@dataclass(frozen=True)
+class Branches(Stmt):
+    """`sum { a | b }` or `avg { a | b }`; `fused_name` names the deploy-form module."""
+
+    op: str
+    fused_name: str | None
+    branches: tuple[tuple[Stmt, ...], ...]
+
+
+@dataclass(frozen=True)
+class If(Stmt):
+    arms: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
+    orelse: tuple[Stmt, ...] | None
+
+
+@dataclass(frozen=True)
+class For(Stmt):
+    """`for var in start..stop` or `repeat n` (var None, start 0); labelled = container."""
+
+    label: Label | None
+    var: str | None
+    start: Expr
+    stop: Expr
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True)
+class Return(Stmt):
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Pass(Stmt):
+    pass
+
+
+# ---------------------------------------------------------------- top level
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    aka: tuple[str, ...]
+    extends: str | None
+    extends_span: Span | None
+    values: tuple[Kwarg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockParam:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[BlockParam, ...]
+    body: tuple[Stmt, ...]
+    roles: tuple[str, ...]
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """One parsed `.arch` file, before imports are resolved."""
+
+    path: str
+    family: str | None
+    family_span: Span | None
+    imports: tuple[Import, ...]
+    params: tuple[ParamDecl, ...]
+    variants: tuple[Variant, ...]
+    default: tuple[str, Span] | None
+    input: tuple[tuple[Expr, ...], Span] | None
+    blocks: tuple[BlockDef, ...]
+    model: BlockDef | None

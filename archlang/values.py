@@ -1,0 +1,106 @@
+"""Values during elaboration: compile-time constants, tensors (IR node refs) and run-time sizes.
+
+Compile-time values are plain Python ints, floats, bools, strings, None and tuples. A `Tensor`
+names the IR node that produces it. A `Sym` is a size known only at run time (the batch `B`,
+input `H`/`W`, or `shape(t)[i]`): it may size a reshape, but never a module's structure.
+Builtin functions are a closed table; nothing from a spec is ever eval'd.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+from .shapes import Batch, dim_div, dim_mul
+
+
+@dataclass(frozen=True)
+class Tensor:
+    node: int
+
+
+@dataclass(frozen=True)
+class ShapeOf:
+    """`shape(t)`: indexing it gives the run-time size of one axis of t."""
+
+    node: int
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A run-time size: ('input', axis) | ('dim', node, axis) | (op, left, right)."""
+
+    kind: str
+    a: object
+    b: object = None
+
+    def __str__(self) -> str:
+        if self.kind == "input":
+            return f"input.shape[{self.a}]"
+        if self.kind == "dim":
+            return f"%{self.a}.shape[{self.b}]"
+        return f"({self.a} {self.kind} {self.b})"
+
+
+SYM_OPS = {"+": operator.add, "-": operator.sub, "*": dim_mul, "//": dim_div}
+
+
+def sym_binop(op: str, a, b):
+    if op not in SYM_OPS:
+        raise TypeError(op)
+    return Sym(op, a, b)
+
+
+def resolve(value, input_shape, shapes):
+    """Replace run-time sizes in `value` by concrete dims, given the shapes computed so far."""
+    if isinstance(value, Sym):
+        if value.kind == "input":
+            return input_shape[value.a]
+        if value.kind == "dim":
+            return shapes[value.a][value.b]
+        a, b = resolve(value.a, input_shape, shapes), resolve(value.b, input_shape, shapes)
+        if value.kind == "*":
+            return dim_mul(a, b)
+        if value.kind == "//":
+            return dim_div(a, b) if isinstance(a, Batch) else a // b
+        if isinstance(a, Batch) or isinstance(b, Batch):
+            raise TypeError("cannot add to the batch size")
+        return SYM_OPS[value.kind](a, b)
+    if isinstance(value, tuple):
+        return tuple(resolve(v, input_shape, shapes) for v in value)
+    if isinstance(value, dict):
+        return {k: resolve(v, input_shape, shapes) for k, v in value.items()}
+    return value
+
+
+def has_sym(value) -> bool:
+    if isinstance(value, Sym):
+        return True
+    if isinstance(value, tuple):
+        return any(has_sym(v) for v in value)
+    return False
+
+
+def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
+    """Round a channel count to a multiple of `divisor`, never dropping by more than 10%."""
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < round_limit * v:
+        new_v += divisor
+    return new_v
+
+
+# name -> (function, emitted helper name or Python builtin, doc)
+BUILTINS = {
+    "len": (len, "len", "number of items in a list"),
+    "int": (int, "int", "truncate to an integer"),
+    "float": (float, "float", "convert to a float"),
+    "min": (min, "min", "smallest argument"),
+    "max": (max, "max", "largest argument"),
+    "abs": (abs, "abs", "absolute value"),
+    "round": (round, "round", "round to the nearest integer"),
+    "sqrt": (math.sqrt, "math.sqrt", "square root"),
+    "make_divisible": (make_divisible, "make_divisible",
+                       "round a channel count to a multiple of a divisor (timm's rule)"),
+}

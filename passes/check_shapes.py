@@ -1,0 +1,89 @@
+"""check-shapes: infer every node's shape for one input size, and explain the ones that fail.
+
+Shapes are computed from each op's shape rule in topological order. A failure becomes an error
+at the spec span of the node that failed; the hint lists nearby input sizes for which the whole
+graph checks, found by re-running inference (it is cheap: no model is built).
+"""
+
+from __future__ import annotations
+
+from archlang.errors import ArchError
+from archlang.ir import Graph
+from archlang.ops import OPS, Attrs
+from archlang.shapes import Batch, ShapeError, fmt
+from archlang.values import resolve
+
+from . import register
+
+
+def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
+    """Shapes of all nodes, or ShapeError (with the failing node id attached as .node)."""
+    shapes: dict[int, tuple] = {}
+    input_shape = None
+    for n in graph.nodes():
+        try:
+            if n.op == "input":
+                input_shape = bind_input(n.attr("shape"), input_size)
+                shapes[n.id] = input_shape
+                continue
+            attrs = Attrs(resolve(n.attr_dict, input_shape, shapes))
+            shapes[n.id] = OPS[n.op].shape(attrs, [shapes[i] for i in n.inputs])
+        except ShapeError as exc:
+            exc.node = n
+            raise
+        except TypeError as exc:  # a run-time size used in a way sizes cannot be
+            err = ShapeError(f"cannot evaluate a run-time size here: {exc}")
+            err.node = n
+            raise err from None
+    return shapes
+
+
+def bind_input(declared: tuple, size: tuple[int, ...]) -> tuple:
+    """The input shape: batch symbol first, then the user's sizes, checked against the spec."""
+    if len(declared) != len(size) + 1:
+        raise ShapeError(f"the model takes a rank-{len(declared)} input, so give {len(declared) - 1} sizes "
+                         f"(got {'x'.join(map(str, size))})", hint="for images: --input 3x224x224")
+    shape = (Batch(1), *size)
+    for axis, (want, have) in enumerate(zip(declared, shape)):
+        if isinstance(want, int) and want != have:
+            raise ShapeError(f"the model takes {want} on input axis {axis}, got {have}",
+                             hint=f"pass --input with {want} there, or override the param that sets it")
+    return shape
+
+
+@register("check-shapes")
+def check_shapes(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
+    """Annotate every node with its shape; raise ArchError at the first node that cannot work."""
+    try:
+        shapes = infer_shapes(graph, input_size)
+    except ShapeError as exc:
+        node = exc.node
+        hint = exc.hint
+        if len(input_size) == 3 and node.op != "input":
+            sizes = working_sizes(graph, input_size)
+            near = _nearest(sizes, input_size[1])
+            hint = ((hint + "; ") if hint else "") + (
+                f"input sizes that work: {', '.join(f'{s}x{s}' for s in near)}" if near
+                else "no square input from 16 to 1024 pixels works for this spec")
+        raise ArchError(exc.message, node.span, hint=hint) from None
+    return graph.with_shapes(shapes)
+
+
+def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024) -> list[int]:
+    """Square spatial sizes (multiples of 8) for which shape inference succeeds."""
+    ok = []
+    for s in range(lo, hi + 1, 8):
+        try:
+            infer_shapes(graph, (input_size[0], s, s))
+        except ShapeError:
+            continue
+        ok.append(s)
+    return ok
+
+
+def _nearest(sizes: list[int], target: int, k: int = 4) -> list[int]:
+    return sorted(sorted(sizes, key=lambda s: (abs(s - target), s))[:k])
+
+
+def describe_shape(shape) -> str:
+    return fmt(shape)

@@ -1,0 +1,120 @@
+"""count-flops: parameters and multiply-accumulates per node, module, summary row and total.
+
+Everything comes from the shaped IR and each op's cost rule, so any input size is counted
+without building a model. MACs follow fvcore's conventions (see `archlang.ops`); FLOPs are
+reported as 2 x MACs. Parameters are counted once per tensor, as `sum(p.numel())` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from archlang.ir import Graph
+from archlang.ops import OPS, Attrs
+from archlang.shapes import fmt
+
+from . import register
+
+
+@dataclass
+class Row:
+    """One line of the build summary: a stem, a stage, the head, or loose top-level ops."""
+
+    name: str
+    roles: tuple[str, ...]
+    shape: str
+    params: int = 0
+    macs: int = 0
+
+
+@dataclass
+class CostReport:
+    params: int
+    buffers: int
+    macs: int
+    node_params: dict[int, int]
+    node_macs: dict[int, int]
+    modules: dict[str, tuple[int, int]]  # path -> (params, macs), subtree totals
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def as_dict(self) -> dict:
+        return {
+            "params": self.params, "macs": self.macs, "flops": self.flops,
+            "stages": [{"name": r.name, "roles": list(r.roles), "output": r.shape,
+                        "params": r.params, "macs": r.macs, "flops": 2 * r.macs} for r in self.rows],
+        }
+
+
+def node_params(node) -> tuple[int, int]:
+    """(parameter count, buffer element count) owned by a node."""
+    op = OPS[node.op]
+    a = Attrs(node.attr_dict)
+    return (sum(prod(s) for s in op.params(a).values()), sum(prod(s) for s in op.buffers(a).values()))
+
+
+@register("count-flops")
+def count_flops(graph: Graph) -> CostReport:
+    """Cost of a shaped graph (run check-shapes first)."""
+    params, macs, buffers = {}, {}, 0
+    modules: dict[str, list[int]] = {}
+    for n in graph.nodes():
+        op = OPS[n.op]
+        p, b = node_params(n)
+        m = op.cost(Attrs(n.attr_dict), [graph.node(i).shape for i in n.inputs], n.shape)
+        params[n.id], macs[n.id] = p, m
+        buffers += b
+        for prefix in _prefixes(n.scope):
+            acc = modules.setdefault(prefix, [0, 0])
+            acc[0] += p
+            acc[1] += m
+    report = CostReport(sum(params.values()), buffers, sum(macs.values()), params, macs,
+                        {k: (v[0], v[1]) for k, v in modules.items()})
+    report.rows = summary_rows(graph, report)
+    return report
+
+
+def _prefixes(scope: str) -> list[str]:
+    parts = scope.split(".") if scope else []
+    return [".".join(parts[:i]) for i in range(len(parts) + 1)]
+
+
+def summary_rows(graph: Graph, report: CostReport) -> list[Row]:
+    """Top-level modules in order; containers of stages are opened into one row per stage."""
+    order: list[str] = []
+    last_node: dict[str, int] = {}
+    loose = Row("(top level)", (), "", 0, 0)
+    for n in graph.nodes():
+        head = _row_of(graph, n.scope)
+        if head is None:
+            loose.params += report.node_params[n.id]
+            loose.macs += report.node_macs[n.id]
+            continue
+        if head not in last_node:
+            order.append(head)
+        last_node[head] = n.id
+    rows = []
+    for path in order:
+        p, m = report.modules.get(path, (0, 0))
+        roles = graph.modules[path].roles if path in graph.modules else ()
+        rows.append(Row(path, roles, fmt(graph.node(last_node[path]).shape), p, m))
+    if loose.params or loose.macs:
+        rows.append(loose)
+    return rows
+
+
+def _row_of(graph: Graph, scope: str) -> str | None:
+    if not scope:
+        return None
+    parts = scope.split(".")
+    top = parts[0]
+    info = graph.modules.get(top)
+    if info and info.kind == "container" and len(parts) > 1:
+        item = f"{top}.{parts[1]}"
+        if "stage" in graph.roles_of(item):
+            return item
+    return top
