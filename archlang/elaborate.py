@@ -57,8 +57,10 @@ def is_sequential(body) -> bool:
 
 
 class Elaborator(ExprEvaluator):
-    def __init__(self, program: Program, variant: str | None, settings: dict[str, object]):
+    def __init__(self, program: Program, variant: str | None, settings: dict[str, object],
+                 recipes: dict[int, tuple] | None = None):
         self.program, self.settings = program, settings
+        self.recipes = recipes or {}  # fused layer statements -> weight recipes (deploy form)
         self.graph = Graph(program.family, variant, dict(settings))
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
         self.cur: Frame | None = None
@@ -272,6 +274,8 @@ class Elaborator(ExprEvaluator):
             return self.add_node(op.name, inputs, attrs, frame, st.span)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "op", op.name, self.outer_roles + st.roles, st.span)
+        if id(st) in self.recipes:
+            self.graph.fusions[path] = (self.recipes[id(st)], frame.path)
         return self.add_node(op.name, inputs, attrs, frame, st.span, scope=path, name=name, module=True)
 
     def call_block(self, bdef: S.BlockDef, st: S.Layer, inputs, name: str, frame: Frame) -> Tensor:
@@ -377,18 +381,14 @@ class Elaborator(ExprEvaluator):
         only = st.body[0] if len(st.body) == 1 else None
         if isinstance(only, S.Layer) and only.label is None and only.targets is None and only.inputs is None:
             if only.callee in self.program.blocks or getattr(OPS.get(only.callee), "kind", "") == "module":
-                only = _with_roles(only, st.roles + only.roles)
-                return self.body((only,), item, x)
+                saved, self.outer_roles = self.outer_roles, self.outer_roles + st.roles
+                out = self.body((only,), item, x)
+                self.outer_roles = saved
+                return out
         path = join(item.path, str(item.next_index))
         self.graph.modules[path] = ModuleInfo(path, "group", st.label.name, st.roles, st.span)
         group = Frame(path, item.env, item.model_level, is_sequential(st.body))
         return self.body(st.body, group, x)
-
-
-def _with_roles(st, roles):
-    import dataclasses
-
-    return dataclasses.replace(st, roles=roles)
 
 
 def block_signature(bdef: S.BlockDef) -> str:
@@ -403,8 +403,9 @@ def _fmt_literal(e) -> str:
         return "..."
 
 
-def elaborate(program: Program, variant: str | None, settings: dict[str, object]) -> Graph:
-    return Elaborator(program, variant, settings).run()
+def elaborate(program: Program, variant: str | None, settings: dict[str, object],
+              recipes: dict[int, tuple] | None = None) -> Graph:
+    return Elaborator(program, variant, settings, recipes).run()
 
 
 __all__ = ["elaborate", "Elaborator", "Frame", "signature", "block_signature"]

@@ -68,6 +68,8 @@ class Graph:
     next_id: int = 0
     # block name -> [(module path, bound parameters)] of every instance (fusion checks these)
     instances: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
+    # deploy form only: fused module path -> (weight recipe, scope its paths are relative to)
+    fusions: dict[str, tuple] = field(default_factory=dict)
 
     # -- construction
     def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span) -> Node:

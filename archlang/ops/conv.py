@@ -17,7 +17,12 @@ def padding_code(a) -> P.Code:
     if not (a["padding"].is_const and a["padding"].const is None):
         return a["padding"]
     s, d, k = a["stride"], a["dilation"], a["kernel_size"]
-    inner = P.binop("+", P.binop("-", s, P.lit(1)), P.binop("*", d, P.binop("-", k, P.lit(1))))
+    if s.is_const and d.is_const and d.const == 1:
+        # ((s - 1) + (k - 1)) // 2, written the way a person would: (k - 1) // 2, k // 2, ...
+        shift = s.const - 2
+        inner = P.binop("+", k, P.lit(shift)) if shift >= 0 else P.binop("-", k, P.lit(-shift))
+    else:
+        inner = P.binop("+", P.binop("-", s, P.lit(1)), P.binop("*", d, P.binop("-", k, P.lit(1))))
     return P.binop("//", inner, P.lit(2))
 
 

@@ -1,0 +1,133 @@
+"""Folding weights for the deploy form: evaluate fuse-reparam's recipes on train-form tensors.
+
+A recipe says how one fused conv or linear is made from the modules it replaced:
+    ("conv2d", path) | ("linear", path)   the weight and bias of a module
+    ("bn", path)                          a BatchNorm as an affine map (running statistics)
+    ("identity",)                         the identity map
+    ("then", first, second)               apply first, then second (conv then BN, BN then linear)
+    ("sum", items) | ("avg", items)       parallel branches of one input
+    ("at", label, recipe)                 the recipe, with paths inside the module `label`
+Folding always uses running statistics, so it does not matter whether the source model was in
+train mode; it is done in float64 and cast back to the model's dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+class Folder:
+    """Evaluate recipes against a train-form state_dict and the IR node attributes."""
+
+    def __init__(self, state: dict, attrs_by_path: dict[str, dict]):
+        self.state, self.attrs = state, attrs_by_path
+
+    def tensor(self, path: str) -> torch.Tensor:
+        return self.state[path].detach().to(torch.float64)
+
+    def fold(self, recipe, prefix: str, target: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) in the geometry of `target` (the fused module's attributes)."""
+        kind = recipe[0]
+        if kind == "at":
+            return self.fold(recipe[2], _join(prefix, recipe[1]), target)
+        if kind in ("conv2d", "linear"):
+            return self.module(_join(prefix, recipe[1]), target)
+        if kind == "identity":
+            return self.identity(target)
+        if kind == "bn":
+            scale, shift = self.bn(_join(prefix, recipe[1]))
+            w, _ = self.identity(target)
+            return _scale_out(w, scale), shift
+        if kind == "then":
+            return self.then(recipe[1], recipe[2], prefix, target)
+        if kind in ("sum", "avg"):
+            parts = [self.fold(r, prefix, target) for r in recipe[1]]
+            w = sum(p[0] for p in parts)
+            b = sum(p[1] for p in parts)
+            return (w / len(parts), b / len(parts)) if kind == "avg" else (w, b)
+        raise ValueError(f"unknown recipe {kind}")
+
+    def then(self, first, second, prefix: str, target: dict):
+        if second[0] == "bn":  # y = bn(f(x)): scale rows, shift the bias
+            w, b = self.fold(first, prefix, target)
+            scale, shift = self.bn(_join(prefix, second[1]))
+            return _scale_out(w, scale), b * scale + shift
+        if first[0] == "bn":  # y = L(bn(x)) for a linear L: scale columns, push the shift through
+            w, b = self.fold(second, prefix, target)
+            scale, shift = self.bn(_join(prefix, first[1]))
+            return w * scale[None, :], w @ shift + b
+        raise ValueError("unsupported composition")
+
+    def bn(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
+        eps = self.attrs[path]["eps"]
+        mean, var = self.tensor(f"{path}.running_mean"), self.tensor(f"{path}.running_var")
+        weight = self.tensor(f"{path}.weight") if f"{path}.weight" in self.state else torch.ones_like(mean)
+        bias = self.tensor(f"{path}.bias") if f"{path}.bias" in self.state else torch.zeros_like(mean)
+        scale = weight / torch.sqrt(var + eps)
+        return scale, bias - mean * scale
+
+    def module(self, path: str, target: dict):
+        w = self.tensor(f"{path}.weight")
+        b = self.tensor(f"{path}.bias") if f"{path}.bias" in self.state else torch.zeros(w.shape[0], dtype=w.dtype)
+        if w.dim() == 4:
+            pad = (target["kernel_size"] - w.shape[-1]) // 2
+            w = F.pad(w, [pad] * 4)
+        return w, b
+
+    def identity(self, target: dict):
+        if "kernel_size" in target:
+            k, out, groups = target["kernel_size"], target["out_channels"], target["groups"]
+            per_group = target["in_channels"] // groups
+            w = torch.zeros(out, per_group, k, k, dtype=torch.float64)
+            for i in range(out):
+                w[i, i % per_group, k // 2, k // 2] = 1.0
+            return w, torch.zeros(out, dtype=torch.float64)
+        n = target["out_features"]
+        return torch.eye(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+
+
+def _scale_out(w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return w * scale.reshape(-1, *([1] * (w.dim() - 1)))
+
+
+def fused_state(train, deploy, state: dict) -> dict:
+    """State dict of the deploy build `deploy` (Compiled) from the train build's `state`."""
+    attrs = {n.path: n.attr_dict for n in train.graph.nodes() if n.module}
+    folder = Folder(state, attrs)
+    targets = {n.path: n.attr_dict for n in deploy.graph.nodes() if n.module}
+    out = {}
+    for path, (recipe, scope) in deploy.graph.fusions.items():
+        w, b = folder.fold(recipe, scope, targets[path])
+        out[f"{path}.weight"], out[f"{path}.bias"] = w, b
+    return out
+
+
+def fuse_model(model):
+    """The deploy form of an archlang-built model, with weights folded from its current state."""
+    from .compiler import compile_spec, instantiate
+
+    train = model.__dict__.get("archlang")
+    if train is None:
+        raise ValueError("fuse() takes a model made by archlang.build()")
+    if train.fused:
+        return model
+    deploy = compile_spec(train.program.path, train.variant, _overrides(train), train.input_size, fuse=True)
+    fused = instantiate(deploy)
+    state = model.state_dict()
+    folded = fused_state(train, deploy, state)
+    new_state = {}
+    for key, ref in fused.state_dict().items():
+        value = folded[key] if key in folded else state[key]
+        new_state[key] = value.to(ref.dtype)
+    fused.load_state_dict(new_state, strict=True)
+    return fused.to(next(model.parameters()).device).eval()
+
+
+def _overrides(compiled) -> dict:
+    """The settings of a build that differ from its variant's (so the deploy build matches)."""
+    return dict(compiled.settings)
