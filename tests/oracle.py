@@ -1,0 +1,86 @@
+"""Helpers for comparing compiled specs with the installed timm (the oracle) and fvcore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+# (spec, variant, timm model, overrides used for the logits/FLOPs check: reduced depth for
+# variants that are slow at full size on 2 CPU cores; params are always checked at full size)
+SMALL = None
+VARIANTS = [
+    ("convnext", "atto", "convnext_atto", SMALL),
+    ("convnext", "femto", "convnext_femto", SMALL),
+    ("convnext", "pico", "convnext_pico", SMALL),
+    ("convnext", "nano", "convnext_nano", SMALL),
+    ("convnext", "tiny", "convnext_tiny", SMALL),
+    ("convnext", "small", "convnext_small", {"depths": [1, 1, 3, 1]}),
+    ("convnext", "base", "convnext_base", {"depths": [1, 1, 2, 1]}),
+    ("convnext", "large", "convnext_large", {"depths": [1, 1, 1, 1]}),
+    ("convnext", "v2_atto", "convnextv2_atto", SMALL),
+    ("convnext", "v2_femto", "convnextv2_femto", SMALL),
+    ("convnext", "v2_pico", "convnextv2_pico", SMALL),
+    ("convnext", "v2_nano", "convnextv2_nano", SMALL),
+    ("convnext", "v2_tiny", "convnextv2_tiny", SMALL),
+    ("convnext", "v2_base", "convnextv2_base", {"depths": [1, 1, 2, 1]}),
+    ("convnext", "v2_large", "convnextv2_large", {"depths": [1, 1, 1, 1]}),
+    ("deit", "tiny", "deit_tiny_patch16_224", SMALL),
+    ("deit", "small", "deit_small_patch16_224", SMALL),
+    ("deit", "base", "deit_base_patch16_224", {"depth": 3}),
+    ("deit", "tiny_distilled", "deit_tiny_distilled_patch16_224", SMALL),
+    ("deit", "small_distilled", "deit_small_distilled_patch16_224", SMALL),
+    ("deit", "base_distilled", "deit_base_distilled_patch16_224", {"depth": 3}),
+    ("repvit", "m0_9", "repvit_m0_9", SMALL),
+    ("repvit", "m1_0", "repvit_m1_0", SMALL),
+    ("repvit", "m1_1", "repvit_m1_1", SMALL),
+    ("repvit", "m1_5", "repvit_m1_5", {"depth": [2, 2, 4, 2]}),
+    ("repvit", "m2_3", "repvit_m2_3", {"depth": [2, 2, 4, 2]}),
+]
+
+
+def spec(name: str) -> str:
+    return str(SPECS / f"{name}.arch")
+
+
+def timm_model(name: str, meta: bool = False, **kwargs):
+    import timm
+
+    if meta:
+        return timm.create_model(name, pretrained=False, device="meta", **kwargs)
+    return timm.create_model(name, pretrained=False, **kwargs).eval()
+
+
+def randomize(model: torch.nn.Module, seed: int = 0) -> dict:
+    """Give every float tensor seeded, non-trivial values (BN statistics and layer scales too)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.dtype.is_floating_point:
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            elif name.endswith("running_mean"):
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+            elif t.dim() <= 1:  # norm affines, biases, layer scales, GRN
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1 + (1.0 if name.endswith(("weight", "gamma")) else 0.0))
+            else:
+                fan_in = t[0].numel()
+                t.copy_(torch.randn(t.shape, generator=gen) / fan_in ** 0.5)
+    return model.state_dict()
+
+
+def fvcore_macs(model: torch.nn.Module, size=(3, 224, 224)) -> int:
+    from fvcore.nn import FlopCountAnalysis
+
+    flops = FlopCountAnalysis(model, torch.randn(1, *size))
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    return int(flops.total())
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().max().item()
