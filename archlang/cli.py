@@ -88,7 +88,7 @@ def run_build(args) -> int:
     if args.dump_ir:
         print(compiled.graph.dump(), end="")
         return 0
-    out = Path(args.output) if args.output else Path("build") / f"{compiled.program.family}_{compiled.variant or 'default'}{'_fused' if args.fuse else ''}.py"
+    out = Path(args.output) if args.output else default_output(compiled)
     write_atomic(out, compiled.source)
     if args.json:
         data = compiled.cost.as_dict()
@@ -99,6 +99,11 @@ def run_build(args) -> int:
         print(format_summary(compiled))
         print(f"wrote {out}")
     return 0
+
+
+def default_output(compiled) -> Path:
+    stem = f"{compiled.program.family}_{compiled.variant or 'default'}{'_fused' if compiled.fused else ''}"
+    return Path("build") / f"{stem}.py"
 
 
 def write_atomic(path: Path, text: str) -> None:

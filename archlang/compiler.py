@@ -112,5 +112,6 @@ def check_structure(compiled: Compiled, model) -> None:
     state = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got_b = {k: v for k, v in state.items() if k not in got_p}
     if got_p != params or got_b != buffers:
-        diff = sorted(set(got_p.items()) ^ set(params.items()))[:5] + sorted(set(got_b.items()) ^ set(buffers.items()))[:5]
+        diff = sorted(set(got_p.items()) ^ set(params.items()))[:5]
+        diff += sorted(set(got_b.items()) ^ set(buffers.items()))[:5]
         raise AssertionError(f"internal error: emitted module and IR disagree on tensors: {diff}")

@@ -42,7 +42,7 @@ def parse_pattern(text: str) -> Pattern:
     rhs = _side(text[arrow + 2:], arrow + 2)
     left = [a for g in lhs for a in g]
     right = [a for g in rhs for a in g]
-    for side, names, base in ((lhs, left, 0), (rhs, right, arrow + 2)):
+    for names, base in ((left, 0), (right, arrow + 2)):
         dup = {a for a in names if names.count(a) > 1}
         if dup:
             raise PatternError(f"axis '{sorted(dup)[0]}' appears twice on one side", base)
@@ -150,9 +150,9 @@ def lower(p: Pattern, sizes: dict[str, object]) -> list[tuple]:
     pos = 0
     for group in p.rhs:
         width = len([a for a in group if a != "1"])
-        starts.append((pos, width, group))
+        starts.append((pos, width))
         pos += width
-    for start, width, group in reversed(starts):
+    for start, width in reversed(starts):
         if width > 1:
             steps.append(("flatten", start, start + width - 1))
     pos = 0

@@ -154,7 +154,8 @@ class Elaborator(ExprEvaluator):
             if frame.result is not None:
                 raise ArchError("statement after return", st.span, hint="return must be the last statement")
             handler = getattr(self, "s_" + type(st).__name__)
-            if st.roles and isinstance(st, (S.If, S.Residual, S.Branches)) or (isinstance(st, S.For) and st.label is None):
+            control = isinstance(st, (S.If, S.Residual, S.Branches)) or (isinstance(st, S.For) and st.label is None)
+            if st.roles and control:
                 saved, self.outer_roles = self.outer_roles, self.outer_roles + st.roles
                 handler(st, frame)
                 self.outer_roles = saved

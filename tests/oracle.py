@@ -66,7 +66,8 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> dict:
             elif name.endswith("running_mean"):
                 t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
             elif t.dim() <= 1:  # norm affines, biases, layer scales, GRN
-                t.copy_(torch.randn(t.shape, generator=gen) * 0.1 + (1.0 if name.endswith(("weight", "gamma")) else 0.0))
+                centre = 1.0 if name.endswith(("weight", "gamma")) else 0.0
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1 + centre)
             else:
                 fan_in = t[0].numel()
                 t.copy_(torch.randn(t.shape, generator=gen) / fan_in ** 0.5)

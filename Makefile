@@ -1,0 +1,29 @@
+# Two entry points, each sets up .venv on first use:
+#   make demo   build specs/convnext.arch into build/convnext_tiny.py and print its summary
+#   make test   run the whole test suite (timm and fvcore are the oracles)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/archlang build specs/convnext.arch
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_vs_timm.py
+
+clean:
+	rm -rf build .cache
