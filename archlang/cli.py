@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug in archlang, not in the user's input
+        if os.environ.get("ARCHLANG_DEBUG"):
+            raise
+        print(f"internal error: {exc.__class__.__name__}: {exc}\n"
+              "this is a bug in archlang; rerun with ARCHLANG_DEBUG=1 for a traceback", file=sys.stderr)
+        return 70
 
 
 def run_build(args) -> int:
@@ -86,7 +92,7 @@ def run_build(args) -> int:
     compiled = compile_spec(args.spec, args.variant, overrides, input_size=size, fuse=args.fuse,
                             override_spans=spans)
     if args.dump_ir:
-        print(compiled.graph.dump(), end="")
+        print(compiled.graph.dump(compiled.program.where), end="")
         return 0
     out = Path(args.output) if args.output else default_output(compiled)
     write_atomic(out, compiled.source)

@@ -88,8 +88,8 @@ class Elaborator(ExprEvaluator):
         out = []
         for axis, e in enumerate(self.program.input[0]):
             if isinstance(e, S.Name) and e.id not in self.settings:
-                frame.env[e.id] = Sym("input", axis)
-                out.append(Sym("input", axis))
+                frame.env[e.id] = Sym("input", axis, e.id)
+                out.append(frame.env[e.id])
             else:
                 v = self.const(e, frame, "an input size")
                 if not isinstance(v, int) or isinstance(v, bool):

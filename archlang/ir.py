@@ -119,11 +119,12 @@ class Graph:
         return tuple(roles)
 
     # -- text form
-    def dump(self) -> str:
+    def dump(self, where=lambda span: f"{span.file}:{span.line}") -> str:
+        """One node per line; `where(span)` formats the source location."""
         head = f"graph {self.family}" + (f"[{self.variant}]" if self.variant else "")
         lines = [head]
         for n in self.nodes():
-            lines.append(format_node(n))
+            lines.append(format_node(n, where))
         lines.append(f"return %{self.output}")
         return "\n".join(lines) + "\n"
 
@@ -138,12 +139,12 @@ def format_attr(v) -> str:
     return str(v)
 
 
-def format_node(n: Node) -> str:
+def format_node(n: Node, where) -> str:
     ins = ", ".join(f"%{i}" for i in n.inputs)
     attrs = ", ".join(f"{k}={format_attr(v)}" for k, v in n.attrs)
-    where = n.path or "<top>"
+    scope = n.path or "<top>"
     text = f"%{n.id} = {n.op}({ins})"
     if attrs:
         text += " {" + attrs + "}"
-    text += f" : {fmt(n.shape)}  @{where}"
-    return f"{text}  # {n.span.file}:{n.span.line}"
+    text += f" : {fmt(n.shape)}  @{scope}"
+    return f"{text}  # {where(n.span)}"

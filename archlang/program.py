@@ -27,6 +27,16 @@ class Program:
     model: S.BlockDef
     files: list[str] = field(default_factory=list)
 
+    def where(self, span) -> str:
+        """`file:line` for provenance: the file relative to the folder above the spec's folder,
+        so output does not depend on the working directory (`specs/convnext.arch:12`)."""
+        root = Path(self.path).resolve().parent.parent
+        try:
+            path = Path(span.file).resolve().relative_to(root).as_posix()
+        except ValueError:
+            path = Path(span.file).name
+        return f"{path}:{span.line}"
+
     def variant_names(self) -> list[str]:
         return list(self.variants)
 

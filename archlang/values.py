@@ -37,7 +37,7 @@ class Sym:
 
     def __str__(self) -> str:
         if self.kind == "input":
-            return f"input.shape[{self.a}]"
+            return self.b or f"input.shape[{self.a}]"
         if self.kind == "dim":
             return f"%{self.a}.shape[{self.b}]"
         return f"({self.a} {self.kind} {self.b})"
