@@ -17,11 +17,13 @@ __version__ = "0.1.0"
 __all__ = ["ArchError", "Compiled", "build", "compile_spec", "fuse", "load_timm", "stats"]
 
 
-def build(spec_path, variant: str | None = None, overrides: dict | None = None, fuse: bool = False):
-    """Compile a spec variant and return it as an nn.Module in eval mode."""
+def build(spec_path, variant: str | None = None, overrides: dict | None = None, fuse: bool = False,
+          input_size: tuple[int, ...] = (3, 224, 224)):
+    """Compile a spec variant and return it as an nn.Module in eval mode (shapes are checked
+    for `input_size`)."""
     from .compiler import instantiate
 
-    return instantiate(compile_spec(spec_path, variant, overrides, fuse=fuse))
+    return instantiate(compile_spec(spec_path, variant, overrides, tuple(input_size), fuse=fuse))
 
 
 def stats(spec_path, variant: str | None = None, overrides: dict | None = None,

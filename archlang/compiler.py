@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -75,8 +76,12 @@ def load_module(source: str):
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         tmp.replace(path)
-    spec = importlib.util.spec_from_file_location(f"archlang_generated_{digest}", path)
+    name = f"archlang_generated_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # so classes are importable by name (pickling, inspection)
     spec.loader.exec_module(module)
     return module
 

@@ -17,9 +17,11 @@ _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<one>1)|(?P<open
 
 
 class PatternError(Exception):
-    def __init__(self, message: str, offset: int = 0, hint: str | None = None):
+    """A malformed pattern; `offset` and `width` locate the offending text inside it."""
+
+    def __init__(self, message: str, offset: int = 0, hint: str | None = None, width: int = 1):
         super().__init__(message)
-        self.message, self.offset, self.hint = message, offset, hint
+        self.message, self.offset, self.hint, self.width = message, offset, hint, width
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,37 @@ def parse_pattern(text: str) -> Pattern:
     arrow = text.index("->")
     lhs = _side(text[:arrow], 0)
     rhs = _side(text[arrow + 2:], arrow + 2)
-    left = [a for g in lhs for a in g]
-    right = [a for g in rhs for a in g]
+    left = [a for g in lhs for a in g if a != "1"]
+    right = [a for g in rhs for a in g if a != "1"]
     for names, base in ((left, 0), (right, arrow + 2)):
         dup = {a for a in names if names.count(a) > 1}
         if dup:
-            raise PatternError(f"axis '{sorted(dup)[0]}' appears twice on one side", base)
+            name = sorted(dup)[0]
+            raise PatternError(f"axis '{name}' appears twice on one side",
+                               _find_axis(text, name, base, nth=1), width=len(name))
     if set(left) != set(right):
-        missing = sorted(set(left) ^ set(right))
-        raise PatternError(f"axis '{missing[0]}' appears on only one side of '->'",
-                           text.find(missing[0]),
+        name = sorted(set(left) ^ set(right))[0]
+        raise PatternError(f"axis '{name}' appears on only one side of '->'",
+                           _find_axis(text, name, 0 if name in left else arrow + 2), width=len(name),
                            hint="rearrange only reorders and regroups axes; both sides need the same names")
     return Pattern(text, lhs, rhs)
+
+
+def _find_axis(text: str, name: str, start: int, nth: int = 0) -> int:
+    """Offset of the nth whole-word occurrence of axis `name` from `start`."""
+    hits = list(re.finditer(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text[start:]))
+    return start + hits[min(nth, len(hits) - 1)].start() if hits else start
+
+
+def check_sizes(text: str, sizes) -> None:
+    """Each input group may leave one axis size to be inferred (the same rule as `infer`)."""
+    lhs = text.split("->", 1)[0]
+    for m in re.finditer(r"\(([^()]*)\)", lhs):
+        free = [a for a in m.group(1).split() if a != "1" and a not in sizes]
+        if len(free) > 1:
+            raise PatternError(f"cannot infer more than one size in ({' '.join(m.group(1).split())}): "
+                               f"{', '.join(free)} are unknown", m.start(), width=m.end() - m.start(),
+                               hint=f"give all but one of them as keyword arguments, e.g. {free[-1]}=...")
 
 
 def _side(text: str, base: int) -> tuple[tuple[str, ...], ...]:
@@ -63,7 +84,8 @@ def _side(text: str, base: int) -> tuple[tuple[str, ...], ...]:
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise PatternError(f"unexpected {text[pos:].strip()[0]!r} in pattern", base + pos)
+            at = len(text) - len(text[pos:].lstrip())
+            raise PatternError(f"unexpected {text[at]!r} in pattern", base + at)
         pos = m.end()
         if m.group("open"):
             if current is not None:
@@ -80,7 +102,7 @@ def _side(text: str, base: int) -> tuple[tuple[str, ...], ...]:
                 raise PatternError("'1' cannot be inside a group", base + m.start())
             (current.append(name) if current is not None else groups.append((name,)))
     if current is not None:
-        raise PatternError("'(' is not closed", base + len(text))
+        raise PatternError("'(' is not closed", base + text.rindex("("))
     return tuple(groups)
 
 

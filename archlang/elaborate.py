@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 from . import syntax as S
 from .errors import ArchError, Span, did_you_mean
-from .evaluate import ExprEvaluator, describe, show_value, signature
+from .evaluate import MULTI_OUTPUT, ExprEvaluator, check_op_args, describe, show_value, signature
 from .ir import Graph, ModuleInfo
-from .ops import OPS
+from .ops import OPS, OpDef
+from .parser import keyword_hint
 from .program import Program, literal
 from .values import BUILTINS, Sym, Tensor
 
@@ -77,6 +78,7 @@ class Elaborator(ExprEvaluator):
         out = self.body(model.body, frame, x)
         self.graph.output = out.node
         self.graph.instances = dict(self.instances)
+        self.check_emitted()
         return self.graph
 
     def input_span(self) -> Span:
@@ -107,7 +109,7 @@ class Elaborator(ExprEvaluator):
             raise ArchError(f"'{name}' is a layer, not a value", span,
                             hint=f"apply it in a statement: `label: {name}(...)`")
         known = list(frame.env) + list(self.settings) + list(BUILTINS)
-        raise ArchError(f"unknown name '{name}'", span, hint=did_you_mean(name, known))
+        raise ArchError(f"unknown name '{name}'", span, hint=keyword_hint(name) or did_you_mean(name, known))
 
     def add_node(self, op: str, inputs, attrs: dict, frame: Frame | None, span: Span,
                  scope: str | None = None, name: str = "", module: bool = False) -> Tensor:
@@ -137,6 +139,11 @@ class Elaborator(ExprEvaluator):
                     raise ArchError(f"label indices are ints, got {describe(idx)}", label.index.span)
                 container = join(frame.path, label.name)
                 self.graph.modules.setdefault(container, ModuleInfo(container, "container", label.name, (), label.span))
+                taken = sum(1 for n in frame.names if n.startswith(label.name + "."))
+                if idx != taken:
+                    raise ArchError(f"'{label.name}[{idx}]' comes after {taken} '{label.name}' entries; "
+                                    f"indexed labels must count up from 0 in order", label.span,
+                                    hint="they become an nn.ModuleList, whose entries are numbered by position")
                 name = f"{label.name}.{idx}"
         frame.next_index += 1
         return self.claim(frame, name, span) if span else name
@@ -177,22 +184,18 @@ class Elaborator(ExprEvaluator):
         frame.result = self.tensor(st.value, frame)
 
     def s_Assign(self, st: S.Assign, frame: Frame):
-        v = st.value
-        if isinstance(v, S.Call) and isinstance(v.func, S.Name):
-            op = OPS.get(v.func.id)
-            if op is not None and op.kind == "source":
-                return self.assign_source(st, op, frame)
-            if v.func.id in ("chunk", "unbind"):
-                return self.assign_split(st, frame)
-        value = self.expr(v, frame)
+        kind, op = assign_kind(st)
+        if kind == "source":
+            return self.assign_source(st, op, frame)
+        if kind == "split":
+            return self.assign_split(st, frame)
+        value = self.expr(st.value, frame)
         if len(st.targets) == 1:
             frame.env[st.targets[0]] = value
             return
         self.unpack(st, value, frame)
 
     def assign_source(self, st: S.Assign, op, frame: Frame):
-        if len(st.targets) != 1:
-            raise ArchError(f"{op.name}(...) makes one tensor; assign it to one name", st.span)
         name = self.claim(frame, st.targets[0], st.span)
         call = st.value
         attrs = self.bind_op(op, call.args, call.kwargs, frame, call.span)
@@ -201,8 +204,6 @@ class Elaborator(ExprEvaluator):
     def assign_split(self, st: S.Assign, frame: Frame):
         call = st.value
         fn = call.func.id
-        if not call.args:
-            raise ArchError(f"{fn} needs a tensor", call.span)
         t = self.tensor(call.args[0], frame)
         kw = {k.name: self.const(k.value, frame, f"an argument of {fn}") for k in call.kwargs}
         pos = [self.const(a, frame, f"an argument of {fn}") for a in call.args[1:]]
@@ -240,12 +241,7 @@ class Elaborator(ExprEvaluator):
             inputs = [frame.env["x"]]
         else:
             inputs = [self.tensor(e, frame) for e in st.inputs]
-        bdef = self.program.blocks.get(st.callee)
-        op = OPS.get(st.callee)
-        if bdef is None and op is None:
-            known = list(self.program.blocks) + list(OPS)
-            raise ArchError(f"unknown layer '{st.callee}'", st.callee_span,
-                            hint=did_you_mean(st.callee, known) or "define it with `block name(...) { }`")
+        bdef, op = self.layer_callee(st)
         if bdef is not None:
             name = self.module_name(st.label, frame, True)
             out = self.call_block(bdef, st, inputs, name, frame)
@@ -258,13 +254,27 @@ class Elaborator(ExprEvaluator):
         else:
             self.unpack(S.Assign(st.span, st.targets, S.Name(st.span, "_")), out, frame)
 
-    def apply_op(self, op, st: S.Layer, inputs, frame: Frame) -> Tensor:
+    def layer_callee(self, st: S.Layer):
+        """(block, None) or (None, op) for a layer statement, checked as far as no values are needed."""
+        bdef = self.program.blocks.get(st.callee)
+        op = OPS.get(st.callee)
+        if bdef is not None:
+            check_block_args(bdef, st.args, st.kwargs, st.span)
+            return bdef, None
+        if op is None:
+            known = list(self.program.blocks) + list(OPS)
+            raise ArchError(f"unknown layer '{st.callee}'", st.callee_span,
+                            hint=did_you_mean(st.callee, known) or "define it with `block name(...) { }`")
         if op.kind == "source":
             raise ArchError(f"{op.name}(...) makes a tensor; assign it to a name", st.span,
                             hint=f"write `gamma = {op.name}([dim])`")
         if op.kind == "function" and st.label is not None:
             raise ArchError(f"{op.name} has no parameters and is not a module, so it takes no label",
                             st.label.span, hint="drop the label")
+        check_op_args(op, st.args, st.kwargs, st.span)
+        return None, op
+
+    def apply_op(self, op, st: S.Layer, inputs, frame: Frame) -> Tensor:
         is_module = op.kind == "module" or (op.kind == "act" and (st.label is not None or frame.sequential))
         name = self.module_name(st.label, frame, is_module)
         want = op.n_inputs
@@ -298,25 +308,13 @@ class Elaborator(ExprEvaluator):
         return out
 
     def bind_block(self, bdef: S.BlockDef, st: S.Layer, frame: Frame) -> dict:
-        names = [p.name for p in bdef.params]
-        if len(st.args) > len(names):
-            raise ArchError(f"block '{bdef.name}' takes {len(names)} argument(s), got {len(st.args)}",
-                            st.args[len(names)].span, hint=f"signature: {block_signature(bdef)}")
         bound = {}
         for p, e in zip(bdef.params, st.args):
             bound[p.name] = self.const(e, frame, f"argument '{p.name}'")
         for kw in st.kwargs:
-            if kw.name not in names:
-                raise ArchError(f"block '{bdef.name}' has no parameter '{kw.name}'", kw.span,
-                                hint=did_you_mean(kw.name, names) or f"signature: {block_signature(bdef)}")
-            if kw.name in bound:
-                raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
             bound[kw.name] = self.const(kw.value, frame, f"argument '{kw.name}'")
         for p in bdef.params:
             if p.name not in bound:
-                if p.default is None:
-                    raise ArchError(f"block '{bdef.name}' is missing argument '{p.name}'", st.span,
-                                    hint=f"signature: {block_signature(bdef)}")
                 bound[p.name] = literal(p.default)
         return bound
 
@@ -377,6 +375,57 @@ class Elaborator(ExprEvaluator):
             x = self.loop_item(st, item, x)
         frame.env["x"] = x
 
+    # ---------------------------------------------------------------- code this build did not run
+    def check_emitted(self) -> None:
+        """Codegen emits every arm, loop body and branch, and the blocks they call, also those this
+        build never ran (other settings may): check them as far as no values are needed."""
+        todo, seen = [self.program.model], set()
+        while todo:
+            for st in S.walk(todo.pop().body):
+                for e in self.static_stmt(st):
+                    self.static_expr(e)
+                if isinstance(st, S.Layer) and st.callee in self.program.blocks and st.callee not in seen:
+                    seen.add(st.callee)
+                    todo.append(self.program.blocks[st.callee])
+
+    def static_stmt(self, st) -> list[S.Expr]:
+        """Check one statement without values; return the expressions it holds."""
+        label = getattr(st, "label", None)
+        index = [label.index] if label is not None and label.index is not None else []
+        if isinstance(st, S.Layer):
+            _, op = self.layer_callee(st)
+            if op is not None:
+                self.static_pattern(op, st.args, st.kwargs)
+            return [*st.args, *(k.value for k in st.kwargs), *(st.inputs or ()), *index]
+        if isinstance(st, S.Assign):
+            if assign_kind(st)[0] != "expr":
+                return [*st.value.args, *(k.value for k in st.value.kwargs)]
+            return [st.value]
+        if isinstance(st, (S.Let, S.Return)):
+            return [st.value]
+        if isinstance(st, S.If):
+            return [test for test, _ in st.arms]
+        if isinstance(st, S.For):
+            return [st.start, st.stop, *index]
+        return index
+
+    def static_expr(self, e: S.Expr) -> None:
+        for sub in S.subexprs(e):
+            if isinstance(sub, S.Attr):
+                self.e_Attr(sub, None)
+            elif isinstance(sub, S.Call):
+                kind, op = self.check_call(sub)
+                if kind == "op":
+                    self.static_pattern(op, sub.args[1:], sub.kwargs)
+
+    def static_pattern(self, op: OpDef, args, kwargs) -> None:
+        """A literal rearrange pattern is checked even where it does not run."""
+        if op.name != "rearrange":
+            return
+        pattern = args[0] if args else next((k.value for k in kwargs if k.name == "pattern"), None)
+        if isinstance(pattern, S.Const):
+            self.check_pattern(pattern.value, pattern.span, {k.name: None for k in kwargs})
+
     def loop_item(self, st: S.For, item: Frame, x: Tensor) -> Tensor:
         """One iteration: a lone unlabelled layer is the item itself, anything else a group."""
         only = st.body[0] if len(st.body) == 1 else None
@@ -390,6 +439,44 @@ class Elaborator(ExprEvaluator):
         self.graph.modules[path] = ModuleInfo(path, "group", st.label.name, st.roles, st.span)
         group = Frame(path, item.env, item.model_level, is_sequential(st.body))
         return self.body(st.body, group, x)
+
+
+def assign_kind(st: S.Assign) -> tuple[str, OpDef | None]:
+    """("source", op) for `w = weight(...)`, ("split", None) for `a, b = chunk(...)`, else
+    ("expr", None); checked as far as no values are needed."""
+    v = st.value
+    if isinstance(v, S.Call) and isinstance(v.func, S.Name):
+        op = OPS.get(v.func.id)
+        if op is not None and op.kind == "source":
+            if len(st.targets) != 1:
+                raise ArchError(f"{op.name}(...) makes one tensor; assign it to one name", st.span)
+            check_op_args(op, v.args, v.kwargs, v.span)
+            return "source", op
+        if v.func.id in MULTI_OUTPUT:
+            if not v.args:
+                raise ArchError(f"{v.func.id} needs a tensor", v.span)
+            return "split", None
+    return "expr", None
+
+
+def check_block_args(bdef: S.BlockDef, args, kwargs, span: Span) -> None:
+    """The arguments fit the block's parameters, like a Python call; values are not needed."""
+    names = [p.name for p in bdef.params]
+    if len(args) > len(names):
+        raise ArchError(f"block '{bdef.name}' takes {len(names)} argument(s), got {len(args)}",
+                        args[len(names)].span, hint=f"signature: {block_signature(bdef)}")
+    given = set(names[:len(args)])
+    for kw in kwargs:
+        if kw.name not in names:
+            raise ArchError(f"block '{bdef.name}' has no parameter '{kw.name}'", kw.span,
+                            hint=did_you_mean(kw.name, names) or f"signature: {block_signature(bdef)}")
+        if kw.name in given:
+            raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
+        given.add(kw.name)
+    for p in bdef.params:
+        if p.name not in given and p.default is None:
+            raise ArchError(f"block '{bdef.name}' is missing argument '{p.name}'", span,
+                            hint=f"signature: {block_signature(bdef)}")
 
 
 def block_signature(bdef: S.BlockDef) -> str:

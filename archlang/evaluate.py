@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 
 from . import syntax as S
-from .einpattern import PatternError, parse_pattern
+from .einpattern import PatternError, check_sizes, parse_pattern
 from .errors import ArchError, Span, did_you_mean
 from .ops import OPS, REQUIRED, OpDef
 from .values import BUILTINS, ShapeOf, Sym, Tensor, sym_binop
@@ -133,6 +133,8 @@ class ExprEvaluator:
             raise ArchError("lists take one index", e.span)
         sub = self._subscript(e.subs[0], frame)
         if isinstance(sub, tuple):
+            if sub[2] == 0:
+                raise ArchError("a slice step cannot be zero", e.subs[0].span)
             return base[slice(*sub)]
         if not isinstance(sub, int) or isinstance(sub, bool):
             raise ArchError(f"list indices are ints, got {describe(sub)}", e.subs[0].span)
@@ -158,13 +160,25 @@ class ExprEvaluator:
 
     # -- calls
     def e_Call(self, e, frame):
+        kind, target = self.check_call(e)
+        if kind == "builtin":
+            return self.call_builtin(target, e, frame)
+        if kind == "shape":
+            return ShapeOf(self.tensor(e.args[0], frame).node)
+        return self.call_op_expr(target, e, frame)
+
+    def check_call(self, e: S.Call) -> tuple[str, object]:
+        """What a call in an expression calls, with the checks that need no values:
+        ("builtin", name), ("shape", None) or ("op", OpDef)."""
         if not isinstance(e.func, S.Name):
             raise ArchError("only named functions and ops can be called", e.func.span)
         name = e.func.id
         if name in BUILTINS:
-            return self.call_builtin(name, e, frame)
+            return "builtin", name
         if name == "shape":
-            return self.call_shape(e, frame)
+            if len(e.args) != 1 or e.kwargs:
+                raise ArchError("shape takes one tensor: shape(t)", e.span)
+            return "shape", None
         if name in MULTI_OUTPUT:
             raise ArchError(f"{name}(...) returns several tensors: unpack it, e.g. a, b = {name}(...)", e.span)
         op = OPS.get(name)
@@ -172,7 +186,7 @@ class ExprEvaluator:
             if name in self.program.blocks:
                 raise ArchError(f"block '{name}' is a layer: apply it in a statement", e.span,
                                 hint=f"write `y = label: {name}(...)(t)`")
-            known = list(BUILTINS) + [n for n, o in OPS.items() if o.kind in ("function", "act")]
+            known = list(BUILTINS) + [n for n, o in OPS.items() if o.kind in ("function", "act") and not o.syntax]
             raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known))
         if op.kind == "module":
             raise ArchError(f"'{name}' has parameters, so it needs a label to name them", e.span,
@@ -180,7 +194,13 @@ class ExprEvaluator:
         if op.kind == "source":
             raise ArchError(f"{name}(...) must be assigned to a name, which names the tensor", e.span,
                             hint=f"write `gamma = {name}([dim])`")
-        return self.call_op_expr(op, e, frame)
+        n = op.n_inputs
+        if n == -1 and not e.args:
+            raise ArchError(f"{op.name} needs a list of tensors first", e.span)
+        if len(e.args) < n:
+            raise ArchError(f"{op.name} takes {n} tensor argument(s) first", e.span)
+        check_op_args(op, e.args[1 if n == -1 else n:], e.kwargs, e.span)
+        return "op", op
 
     def call_builtin(self, name, e, frame):
         fn = BUILTINS[name][0]
@@ -191,23 +211,14 @@ class ExprEvaluator:
         except (TypeError, ValueError, ZeroDivisionError) as exc:
             raise ArchError(f"{name}(...) failed: {exc}", e.span) from None
 
-    def call_shape(self, e, frame):
-        if len(e.args) != 1 or e.kwargs:
-            raise ArchError("shape takes one tensor: shape(t)", e.span)
-        return ShapeOf(self.tensor(e.args[0], frame).node)
-
     def call_op_expr(self, op: OpDef, e: S.Call, frame):
         n = op.n_inputs
         if n == -1:
-            if not e.args:
-                raise ArchError(f"{op.name} needs a list of tensors first", e.span)
             items = self.expr(e.args[0], frame)
             if not isinstance(items, tuple) or not items or not all(isinstance(t, Tensor) for t in items):
                 raise ArchError(f"{op.name} takes a list of tensors first", e.args[0].span)
             tensors, rest = list(items), e.args[1:]
         else:
-            if len(e.args) < n:
-                raise ArchError(f"{op.name} takes {n} tensor argument(s) first", e.span)
             tensors = [self.tensor(a, frame) for a in e.args[:n]]
             rest = e.args[n:]
         attrs = self.bind_op(op, rest, e.kwargs, frame, e.span)
@@ -215,40 +226,27 @@ class ExprEvaluator:
 
     def bind_op(self, op: OpDef, args, kwargs, frame, span: Span) -> dict:
         """Bind call arguments to the op's signature (like Python), evaluating them."""
-        names = op.arg_names
-        if op.name == "rearrange":
-            names = ("pattern",)
-        if len(args) > len(names):
-            raise ArchError(f"{op.name} takes at most {len(names)} argument(s) besides tensors, "
-                            f"got {len(args)}", args[len(names)].span,
-                            hint=f"signature: {signature(op)}")
+        names = check_op_args(op, args, kwargs, span)
         bound = {}
         for a, v in zip(names, args):
             bound[a] = (self.op_arg(op, a, v, frame), v.span)
         extra = {}
         for kw in kwargs:
-            if kw.name in bound:
-                raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
             if kw.name in names:
-                bound[kw.name] = (self.op_arg(op, kw.name, kw.value, frame), kw.span)
-            elif op.varkw:
-                extra[kw.name] = self.expr(kw.value, frame)
+                bound[kw.name] = (self.op_arg(op, kw.name, kw.value, frame), kw.value.span)
             else:
-                raise ArchError(f"{op.name} has no argument '{kw.name}'", kw.span,
-                                hint=did_you_mean(kw.name, names) or f"signature: {signature(op)}")
+                extra[kw.name] = self.expr(kw.value, frame)
         out = {}
         for arg in op.args:
             if arg.name in bound:
                 out[arg.name] = bound[arg.name][0]
             elif op.varkw and arg.name == "sizes":
                 out["sizes"] = tuple(extra.items())
-            elif arg.default is REQUIRED:
-                raise ArchError(f"{op.name} is missing argument '{arg.name}'", span,
-                                hint=f"signature: {signature(op)}")
             else:
                 out[arg.name] = arg.default
         if op.name == "rearrange":
-            self.check_pattern(out["pattern"], bound["pattern"][1] if "pattern" in bound else span)
+            self.check_pattern(out["pattern"], bound["pattern"][1] if "pattern" in bound else span,
+                               dict(out.get("sizes", ())))
         return out
 
     def op_arg(self, op: OpDef, name: str, e: S.Expr, frame):
@@ -260,15 +258,43 @@ class ExprEvaluator:
                             hint="module sizes must be known at compile time")
         return v
 
-    def check_pattern(self, pattern, span: Span) -> None:
+    def check_pattern(self, pattern, span: Span, sizes: dict) -> None:
         if not isinstance(pattern, str):
             raise ArchError("a rearrange pattern is a string", span, hint='e.g. "b c h w -> b h w c"')
         try:
             parse_pattern(pattern)
+            check_sizes(pattern, sizes)
         except PatternError as exc:
-            col = span.col + 1 + exc.offset if span.end_col - span.col == len(pattern) + 2 else span.col
-            raise ArchError(exc.message, Span(span.file, span.line, col, span.line, col + 1),
+            literal = span.end_line == span.line and span.end_col - span.col == len(pattern) + 2
+            col, width = (span.col + 1 + exc.offset, exc.width) if literal else (span.col, span.end_col - span.col)
+            raise ArchError(exc.message, Span(span.file, span.line, col, span.line, col + width),
                             hint=exc.hint) from None
+
+
+def check_op_args(op: OpDef, args, kwargs, span: Span) -> tuple[str, ...]:
+    """The arguments (besides tensors) fit the op's signature, like a Python call; values are
+    not needed. Returns the names positional arguments bind to."""
+    names = ("pattern",) if op.name == "rearrange" else op.arg_names
+    if op.name == "rearrange":
+        pattern = args[0] if args else next((k.value for k in kwargs if k.name == "pattern"), None)
+        if pattern is not None and not (isinstance(pattern, S.Const) and isinstance(pattern.value, str)):
+            raise ArchError("write the rearrange pattern as a string literal", pattern.span,
+                            hint="patterns are lowered to reshapes when the spec is compiled")
+    if len(args) > len(names):
+        raise ArchError(f"{op.name} takes at most {len(names)} argument(s) besides tensors, "
+                        f"got {len(args)}", args[len(names)].span, hint=f"signature: {signature(op)}")
+    given = set(names[:len(args)])
+    for kw in kwargs:
+        if kw.name in given:
+            raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
+        if kw.name not in names and not op.varkw:
+            raise ArchError(f"{op.name} has no argument '{kw.name}'", kw.span,
+                            hint=did_you_mean(kw.name, names) or f"signature: {signature(op)}")
+        given.add(kw.name)
+    for arg in op.args:
+        if arg.default is REQUIRED and arg.name not in given and not (op.varkw and arg.name == "sizes"):
+            raise ArchError(f"{op.name} is missing argument '{arg.name}'", span, hint=f"signature: {signature(op)}")
+    return names
 
 
 def signature(op: OpDef) -> str:

@@ -7,6 +7,8 @@ A recipe says how one fused conv or linear is made from the modules it replaced:
     ("then", first, second)               apply first, then second (conv then BN, BN then linear)
     ("sum", items) | ("avg", items)       parallel branches of one input
     ("at", label, recipe)                 the recipe, with paths inside the module `label`
+    ("own", recipe)                       (outermost only) paths inside the fused module's own
+                                          path: for unlabelled and indexed call sites (`c[i]:`)
 Folding always uses running statistics, so it does not matter whether the source model was in
 train mode; it is done in float64 and cast back to the model's dtype.
 """
@@ -102,6 +104,8 @@ def fused_state(train, deploy, state: dict) -> dict:
     targets = {n.path: n.attr_dict for n in deploy.graph.nodes() if n.module}
     out = {}
     for path, (recipe, scope) in deploy.graph.fusions.items():
+        if recipe[0] == "own":
+            recipe, scope = recipe[1], path
         w, b = folder.fold(recipe, scope, targets[path])
         out[f"{path}.weight"], out[f"{path}.bias"] = w, b
     return out
@@ -117,7 +121,8 @@ def fuse_model(model):
     if train.fused:
         return model
     deploy = compile_spec(train.program.path, train.variant, _overrides(train), train.input_size, fuse=True)
-    fused = instantiate(deploy)
+    source = next(model.parameters())
+    fused = instantiate(deploy).to(device=source.device, dtype=source.dtype)
     state = model.state_dict()
     folded = fused_state(train, deploy, state)
     new_state = {}
@@ -125,7 +130,7 @@ def fuse_model(model):
         value = folded[key] if key in folded else state[key]
         new_state[key] = value.to(ref.dtype)
     fused.load_state_dict(new_state, strict=True)
-    return fused.to(next(model.parameters()).device).eval()
+    return fused.eval()
 
 
 def _overrides(compiled) -> dict:

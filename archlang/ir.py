@@ -118,6 +118,33 @@ class Graph:
                 roles.extend(r for r in info.roles if r not in roles)
         return tuple(roles)
 
+    # -- invariants
+    def lint(self, shaped: bool = False) -> list[str]:
+        """Problems with the graph's invariants (an empty list when it is well formed)."""
+        problems = []
+        if not nx.is_directed_acyclic_graph(self.g):
+            problems.append("graph has a cycle")
+        if self.output is None or self.output not in self.g:
+            problems.append("output is not a node")
+        owners: dict[str, int] = {}
+        for n in self.nodes():
+            for i in n.inputs:
+                if i not in self.g or i >= n.id:
+                    problems.append(f"%{n.id} reads %{i}, which is not an earlier node")
+            if n.module and self.modules.get(n.path, None) is None:
+                problems.append(f"%{n.id} is module {n.path!r} but the module table lacks it")
+            if n.module or n.op in ("weight", "buffer"):
+                if n.path in owners:
+                    problems.append(f"%{n.id} and %{owners[n.path]} both own {n.path!r}")
+                owners[n.path] = n.id
+            if shaped and n.shape is None:
+                problems.append(f"%{n.id} has no shape")
+        for path in self.modules:
+            parent = path.rpartition(".")[0]
+            if path and parent not in self.modules:
+                problems.append(f"module {path!r} has no parent module {parent!r}")
+        return problems
+
     # -- text form
     def dump(self, where=lambda span: f"{span.file}:{span.line}") -> str:
         """One node per line; `where(span)` formats the source location."""

@@ -8,6 +8,7 @@ never reach the user: `describe_terminal` turns them into words.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -27,6 +28,11 @@ _KEYWORD_HINTS = {
     "None": "the empty value is written none", "def": "blocks are defined with `block name(...) { }`",
     "==": "a single '=' assigns; '==' compares",
 }
+
+
+def keyword_hint(word: str) -> str | None:
+    """A hint for Python spellings (True, None, def, ...) written in a spec."""
+    return _KEYWORD_HINTS.get(word)
 
 
 def describe_terminal(name: str) -> str:
@@ -86,7 +92,9 @@ def parse_expr(text: str, path: str) -> S.Expr:
     try:
         tree = _lark().parse(src)
     except UnexpectedInput as exc:
-        col = max(1, exc.column - len("let v = ")) if exc.line == 2 else 1
+        # An error on a later line of the wrapper means the value ended too early.
+        col = exc.column - len("let v = ") if exc.line == 2 else len(text) + 1
+        col = min(max(col, 1), len(text) + 1)
         raise ArchError(f"cannot read the value '{text}'", Span(path, 1, col, 1, col + 1),
                         hint="values are numbers, true/false/none, strings or lists like [2, 2, 6, 2]") from None
     spec = _build(_Builder(path, line_offset=-1, col_offset=-len("let v = ")), tree)
@@ -190,6 +198,7 @@ class _Builder(Transformer):
     def block_def(self, meta, c):
         roles = tuple(r for r in c if isinstance(r, _Role))
         name, params, body = c[len(roles):]
+        _check_unique(params or ())
         return "block", S.BlockDef(str(name), tuple(params or ()), body, tuple(r.name for r in roles),
                                    self.tsp(name), self.path)
 
@@ -227,8 +236,8 @@ class _Builder(Transformer):
         return S.Layer(self.sp(meta), label, *call, targets=None)
 
     def bound_layer(self, meta, c):
-        targets, name, call = c
-        return S.Layer(self.sp(meta), S.Label(str(name), None, self.tsp(name)), *call, targets=targets)
+        targets, label, call = c
+        return S.Layer(self.sp(meta), _expr_label(label), *call, targets=targets)
 
     def call_inputs(self, meta, c):
         name, args, inputs = c
@@ -324,6 +333,8 @@ class _Builder(Transformer):
     def number(self, meta, c):
         text = str(c[0])
         value = float(text) if any(ch in text for ch in ".eE") else int(text)
+        if not math.isfinite(value):
+            raise ArchError(f"the number {text} is too large", self.sp(meta), hint="floats go up to about 1e308")
         return S.Const(self.sp(meta), value)
 
     def string(self, meta, c):
@@ -354,6 +365,16 @@ class _Builder(Transformer):
         return S.Kwarg(str(c[0]), c[1], self.tsp(c[0]))
 
 
+def _expr_label(e: S.Expr) -> S.Label:
+    """`name` or `name[index]` written where a label goes in `y = label: layer(...)(t)`."""
+    if isinstance(e, S.Name):
+        return S.Label(e.id, None, e.span)
+    if isinstance(e, S.Index) and isinstance(e.value, S.Name) and len(e.subs) == 1 \
+            and not isinstance(e.subs[0], S.Slice):
+        return S.Label(e.value.id, e.subs[0], e.span)
+    raise ArchError("a label is a name or name[index]", e.span, hint="e.g. `y = fc: linear(d, n)(t)`")
+
+
 class _Role:
     def __init__(self, name: str, span: Span):
         self.name, self.span = name, span
@@ -377,6 +398,15 @@ def _split_args(args) -> tuple[tuple[S.Expr, ...], tuple[S.Kwarg, ...]]:
             raise ArchError("a positional argument follows a keyword argument", a.span,
                             hint="put positional arguments first")
     return pos, kw
+
+
+def _check_unique(params) -> None:
+    seen: dict[str, Span] = {}
+    for p in params:
+        if p.name in seen:
+            raise ArchError(f"parameter '{p.name}' is declared twice", p.span,
+                            notes=(("first declared here", seen[p.name]),))
+        seen[p.name] = p.span
 
 
 def _unquote(tok) -> str:

@@ -7,12 +7,14 @@ per-build overrides, each checked against the declared params with a 'did you me
 
 from __future__ import annotations
 
+import operator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import syntax as S
 from .errors import ArchError, Span, cmdline_span, did_you_mean
-from .parser import parse, parse_expr
+from .parser import keyword_hint, parse, parse_expr
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Program:
             path = Path(span.file).resolve().relative_to(root).as_posix()
         except ValueError:
             path = Path(span.file).name
+        # Paths end up in comments and docstrings of emitted code: keep them on one line, unquoted.
+        path = "".join(c if c.isprintable() and c not in "\"'\\" else "?" for c in path)
         return f"{path}:{span.line}"
 
     def variant_names(self) -> list[str]:
@@ -67,7 +71,8 @@ def load(path: str) -> Program:
     variants: dict[str, S.Variant] = {}
     for v in main.variants:
         if v.name in variants:
-            raise ArchError(f"variant '{v.name}' is defined twice", v.span)
+            raise ArchError(f"variant '{v.name}' is defined twice", v.span,
+                            notes=(("first defined here", variants[v.name].span),))
         variants[v.name] = v
     params: dict[str, S.ParamDecl] = {}
     for p in main.params:
@@ -80,11 +85,33 @@ def load(path: str) -> Program:
         default = main.default[0]
         if default not in variants:
             raise ArchError(f"default variant '{default}' is not defined", main.default[1],
-                            hint=did_you_mean(default, variants) or f"variants: {', '.join(variants)}")
+                            hint=did_you_mean(default, variants) or _listing("variants", variants))
     elif variants:
         default = next(iter(variants))
-    family = main.family or Path(path).stem
+    _check_arg_names(main.params, blocks)
+    family = main.family or _identifier(Path(path).stem)
     return Program(path, family, params, variants, default, main.input, blocks, main.model, files)
+
+
+def _identifier(stem: str) -> str:
+    """A family name from a file name: it names the emitted model class."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+    return name if name[:1].isalpha() else "model_" + name
+
+
+def _check_arg_names(params, blocks: dict[str, S.BlockDef]) -> None:
+    """Params and block parameters become keyword arguments of emitted constructors."""
+    from .codegen.names import clash  # codegen imports this module
+
+    for p in params:
+        if clash(p.name):
+            raise ArchError(f"param '{p.name}' clashes with {clash(p.name)}", p.span,
+                            hint="rename it: params become keyword arguments of the emitted model")
+    for b in blocks.values():
+        for p in b.params:
+            if clash(p.name):
+                raise ArchError(f"parameter '{p.name}' of block '{b.name}' clashes with {clash(p.name)}", p.span,
+                                hint="rename it: block parameters become constructor arguments")
 
 
 def _collect(spec: S.SpecFile, blocks: dict[str, S.BlockDef], files: list[str], seen: set[str]) -> None:
@@ -113,6 +140,10 @@ def _collect(spec: S.SpecFile, blocks: dict[str, S.BlockDef], files: list[str], 
 # ---------------------------------------------------------------- settings
 
 
+_FOLDABLE = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+             "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
+
+
 def literal(expr: S.Expr):
     """Value of a constant expression (param defaults, variant values, overrides)."""
     if isinstance(expr, S.Const):
@@ -123,8 +154,18 @@ def literal(expr: S.Expr):
         v = literal(expr.operand)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return -v if expr.op == "-" else v
+    if isinstance(expr, S.BinOp) and expr.op in _FOLDABLE:
+        # arithmetic of numbers, so a default can say 8 / 3 instead of 2.6666666666666665
+        a, b = literal(expr.left), literal(expr.right)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
+            if expr.op in ("/", "//", "%") and b == 0:
+                raise ArchError("division by zero", expr.span)
+            if expr.op == "**" and abs(b) > 64:
+                raise ArchError("exponent too large for a constant", expr.span)
+            return _FOLDABLE[expr.op](a, b)
+    hint = keyword_hint(expr.id) if isinstance(expr, S.Name) else None
     raise ArchError("expected a constant value here", expr.span,
-                    hint="params, variants and overrides take numbers, true/false/none, strings or lists")
+                    hint=hint or "params, variants and overrides take numbers, true/false/none, strings or lists")
 
 
 def _kind(v) -> str:
@@ -158,7 +199,7 @@ def resolve_settings(prog: Program, variant: str | None, overrides: dict | None,
         if v is None:
             known = list(prog.variants) + [a for v in prog.variants.values() for a in v.aka]
             raise ArchError(f"no variant '{chosen}' in {prog.path}", cmdline_span(f"--variant {chosen}", 10),
-                            hint=did_you_mean(chosen, known) or f"variants: {', '.join(prog.variants)}")
+                            hint=did_you_mean(chosen, known) or _listing("variants", prog.variants))
         name = v.name
         for step in _chain(prog, v):
             for kw in step.values:
@@ -173,11 +214,15 @@ def resolve_settings(prog: Program, variant: str | None, overrides: dict | None,
         span = spans.get(key) or cmdline_span(f"--set {key}=...", 6, 6 + len(key))
         if key not in prog.params:
             raise ArchError(f"unknown override '{key}'", span,
-                            hint=did_you_mean(key, prog.params) or f"params: {', '.join(prog.params)}")
+                            hint=did_you_mean(key, prog.params) or _listing("params", prog.params))
         value = _normalize(value, span)
         _check_type(key, value, prog.params[key], span)
         settings[key] = value
     return name, settings
+
+
+def _listing(kind: str, names) -> str:
+    return f"{kind}: {', '.join(names)}" if names else f"the spec declares no {kind}"
 
 
 def _chain(prog: Program, v: S.Variant) -> list[S.Variant]:

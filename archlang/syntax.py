@@ -242,3 +242,63 @@ class SpecFile:
     input: tuple[tuple[Expr, ...], Span] | None
     blocks: tuple[BlockDef, ...]
     model: BlockDef | None
+
+
+# ---------------------------------------------------------------- walking
+
+
+def sub_bodies(st: Stmt) -> list[tuple[Stmt, ...]]:
+    """Every statement list nested directly in `st` (arms, branches, loop and group bodies)."""
+    if isinstance(st, (Group, For)):
+        return [st.body]
+    if isinstance(st, Residual):
+        return [st.body, st.shortcut or ()]
+    if isinstance(st, Branches):
+        return list(st.branches)
+    if isinstance(st, If):
+        return [b for _, b in st.arms] + [st.orelse or ()]
+    return []
+
+
+def own_bodies(st: Stmt) -> list[tuple[Stmt, ...]]:
+    """Nested statement lists that belong to the same module (not groups or labelled loops)."""
+    if isinstance(st, Group) or (isinstance(st, For) and st.label is not None):
+        return []
+    return sub_bodies(st)
+
+
+def walk(body):
+    """Every statement of a body, nested ones included."""
+    for st in body:
+        yield st
+        for sub in sub_bodies(st):
+            yield from walk(sub)
+
+
+def map_bodies(st: Stmt, fn) -> Stmt:
+    """`st` with `fn` applied to each nested statement list."""
+    import dataclasses
+
+    if isinstance(st, (Group, For)):
+        return dataclasses.replace(st, body=fn(st.body))
+    if isinstance(st, Residual):
+        return dataclasses.replace(st, body=fn(st.body), shortcut=fn(st.shortcut) if st.shortcut else None)
+    if isinstance(st, Branches):
+        return dataclasses.replace(st, branches=tuple(fn(b) for b in st.branches))
+    if isinstance(st, If):
+        return dataclasses.replace(st, arms=tuple((t, fn(b)) for t, b in st.arms),
+                                   orelse=fn(st.orelse) if st.orelse else None)
+    return st
+
+
+def subexprs(e: Expr):
+    """`e` and every expression inside it."""
+    import dataclasses
+
+    yield e
+    for f in dataclasses.fields(e):
+        value = getattr(e, f.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            item = item.value if isinstance(item, Kwarg) else item
+            if isinstance(item, Expr):
+                yield from subexprs(item)

@@ -101,6 +101,7 @@ BUILTINS = {
     "abs": (abs, "abs", "absolute value"),
     "round": (round, "round", "round to the nearest integer"),
     "sqrt": (math.sqrt, "math.sqrt", "square root"),
+    "sum": (sum, "sum", "sum of a list"),
     "make_divisible": (make_divisible, "make_divisible",
                        "round a channel count to a multiple of a divisor (timm's rule)"),
 }

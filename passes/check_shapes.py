@@ -8,10 +8,11 @@ graph checks, found by re-running inference (it is cheap: no model is built).
 from __future__ import annotations
 
 from archlang.errors import ArchError
+from archlang.evaluate import show_value
 from archlang.ir import Graph
 from archlang.ops import OPS, Attrs
 from archlang.shapes import Batch, ShapeError, fmt
-from archlang.values import resolve
+from archlang.values import has_sym, resolve
 
 from . import register
 
@@ -28,14 +29,31 @@ def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
                 continue
             attrs = Attrs(resolve(n.attr_dict, input_shape, shapes))
             shapes[n.id] = OPS[n.op].shape(attrs, [shapes[i] for i in n.inputs])
+            check_positive(OPS[n.op], attrs, shapes[n.id])
         except ShapeError as exc:
             exc.node = n
             raise
-        except TypeError as exc:  # a run-time size used in a way sizes cannot be
-            err = ShapeError(f"cannot evaluate a run-time size here: {exc}")
+        except (TypeError, ValueError, ArithmeticError) as exc:  # argument values no shape rule expects
+            err = ShapeError(_bad_arguments(n, exc))
             err.node = n
             raise err from None
     return shapes
+
+
+def check_positive(op, attrs: Attrs, shape: tuple) -> None:
+    """Every axis of an op's output and of the tensors it owns is a positive int (or the batch)."""
+    owned = {**op.params(attrs), **op.buffers(attrs)}
+    for what, dims in (("an output", shape), *((f"a tensor '{k}'", v) for k, v in owned.items())):
+        if not all(isinstance(d, Batch) or (type(d) is int and d > 0) for d in dims):
+            raise ShapeError(f"{op.name} would make {what} of shape {fmt(tuple(dims))}; "
+                             "sizes must be positive ints")
+
+
+def _bad_arguments(n, exc: Exception) -> str:
+    if has_sym(n.attr_dict):
+        return f"cannot evaluate a run-time size here: {exc}"
+    args = ", ".join(f"{k}={show_value(v)}" for k, v in n.attr_dict.items())
+    return f"{n.op} cannot work with these arguments: {args}"
 
 
 def bind_input(declared: tuple, size: tuple[int, ...]) -> tuple:

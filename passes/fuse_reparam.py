@@ -13,13 +13,15 @@ per block), each named for the identity it uses:
 
 Before the rules run, `if`s whose condition is the same in every instance are resolved, since
 the deploy form is for one build. A rule fires only when its preconditions hold for every
-instance of the block (checked on concrete values from elaboration). Each rewritten statement
-carries a recipe (`archlang.fusion`) that computes its weights from the train-form tensors.
+instance of the block (checked on concrete values from elaboration; a name the body rebinds, such
+as a loop variable, counts as unknown). Each rewritten statement carries a recipe
+(`archlang.fusion`) that computes its weights from the train-form tensors.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 
 from archlang import syntax as S
@@ -31,8 +33,6 @@ from archlang.ops.conv import same_padding
 from archlang.program import Program, literal
 
 from . import register
-
-FUSED_PLACEHOLDER = "__fused__"
 
 
 @dataclass
@@ -49,10 +49,33 @@ class _Ctx:
         self.program, self.graph, self.recipes, self.applied = program, graph, recipes, applied
         self.ev = Elaborator(program, graph.variant, graph.settings)
         self.envs: list[dict] = [{}]
-        self.where = ""
+        self.hidden: frozenset[str] = frozenset()  # names whose value depends on where in the body
+        self.local: frozenset[str] = frozenset()  # every name the body binds, its params included
+
+    def enter(self, body: tuple, params: tuple[str, ...], envs: list[dict]) -> None:
+        """Consult one body: its instances' environments plus its top-level lets that bind a new
+        name once. Loop variables and other lets are hidden: their value depends on the statement."""
+        bound = _bound_names(body)
+        lets = [st for st in body if isinstance(st, S.Let) and bound[st.name] == 1
+                and st.name not in params and st.name not in self.graph.settings]
+        self.envs = [self._with_lets(env, lets) for env in envs]
+        known = {st.name for st in lets if all(st.name in env for env in self.envs)}
+        self.hidden = frozenset(bound) - known
+        self.local = frozenset(bound) | frozenset(params)
+
+    def _with_lets(self, env: dict, lets: list) -> dict:
+        env = dict(env)
+        for st in lets:
+            try:
+                env[st.name] = self.ev.const(st.value, Frame("", dict(env)))
+            except ArchError:
+                pass
+        return env
 
     def values(self, expr: S.Expr) -> list | None:
         """Value of a compile-time expression in every instance, or None if any is unknown."""
+        if _free_names(expr) & self.hidden:
+            return None
         out = []
         for env in self.envs:
             try:
@@ -63,6 +86,8 @@ class _Ctx:
 
     def attrs(self, st: S.Layer) -> list[dict] | None:
         """Bound op arguments of a layer statement in every instance."""
+        if set().union(*map(_free_names, _arg_exprs(st))) & self.hidden:
+            return None
         op = OPS.get(st.callee)
         out = []
         for env in self.envs:
@@ -71,6 +96,11 @@ class _Ctx:
             except ArchError:
                 return None
         return out
+
+    def ranks(self, st: S.Layer) -> set[int]:
+        """Ranks of the tensors the statement's op produced, over all its instances."""
+        op = OPS[st.callee].name
+        return {len(n.shape) for n in self.graph.nodes() if n.span == st.span and n.op == op and n.shape}
 
     def log(self, rule: str, span) -> None:
         self.applied.append((rule, f"{span.file}:{span.line}"))
@@ -99,42 +129,58 @@ def _with_bias(st: S.Layer) -> S.Layer:
     return dataclasses.replace(st, args=tuple(pos), kwargs=kwargs)
 
 
-def _label(st: S.Layer) -> str:
-    return st.label.name if st.label else FUSED_PLACEHOLDER
+def _name(label: S.Label | None) -> str | None:
+    """The module path a label spells relative to its body, if static (not `name[i]`)."""
+    return label.name if label is not None and label.index is None else None
 
 
-def _leaf(st: S.Layer, recipes: dict) -> tuple:
-    """Recipe of a statement: its own if already fused, else the module it names."""
-    if id(st) in recipes:
-        return recipes[id(st)]
-    return (OPS[st.callee].name if st.callee != "batchnorm1d" else "bn", _label(st))
+def _leaf(st: S.Layer, recipes: dict) -> tuple | None:
+    """Recipe of a statement relative to its body's scope: its own if already fused, else the
+    module it names; None when that path is only known per instance (unlabelled, indexed)."""
+    recipe = recipes.get(id(st))
+    if recipe is not None:
+        return None if recipe[0] == "own" else recipe
+    name = _name(st.label)
+    if name is None:
+        return None
+    return ("bn" if st.callee.startswith("batchnorm") else OPS[st.callee].name, name)
+
+
+def _scoped(label: S.Label | None, recipe: tuple) -> tuple:
+    """A recipe moved under the module `label`: by name, or as the fused module's own path."""
+    name = _name(label)
+    return ("at", name, recipe) if name is not None else ("own", recipe)
 
 
 # ---------------------------------------------------------------- rules on statement lists
 
 
-def conv_bn_fold(stmts, i, ctx) -> tuple | None:
-    a, b = stmts[i], stmts[i + 1] if i + 1 < len(stmts) else None
-    if not (_plain(a, "conv2d") and _plain(b, "batchnorm2d")) or a.label is None and id(a) not in ctx.recipes:
-        return None
-    if b.label is None:
-        return None
-    new = _with_bias(a)
-    ctx.recipes[id(new)] = ("then", _leaf(a, ctx.recipes), ("bn", b.label.name))
-    ctx.log("conv_bn_fold", b.span)
-    return stmts[:i] + (new,) + stmts[i + 2:]
+def _fold_pair(rule: str, first_op: str, second_op: str, keep: int, guard=None):
+    """A rule for two adjacent layers that compose into one: `first_op` then `second_op` becomes
+    the `keep`-th of them with a bias, its weights from the recipe ("then", first, second)."""
+
+    def fold(stmts, i, ctx) -> tuple | None:
+        if i + 1 >= len(stmts) or not (_plain(stmts[i], first_op) and _plain(stmts[i + 1], second_op)):
+            return None
+        a, b = stmts[i], stmts[i + 1]
+        first, second = _leaf(a, ctx.recipes), _leaf(b, ctx.recipes)
+        if first is None or second is None or (guard is not None and not guard(a, ctx)):
+            return None
+        new = _with_bias((a, b)[keep])
+        ctx.recipes[id(new)] = ("then", first, second)
+        ctx.log(rule, b.span if keep == 0 else a.span)
+        return stmts[:i] + (new,) + stmts[i + 2:]
+
+    fold.__name__ = rule
+    return fold
 
 
-def bn_linear_fold(stmts, i, ctx) -> tuple | None:
-    a, b = stmts[i], stmts[i + 1] if i + 1 < len(stmts) else None
-    if not (_plain(a, "batchnorm1d") and _plain(b, "linear")) or a.label is None:
-        return None
-    if b.label is None and id(b) not in ctx.recipes:
-        return None
-    new = _with_bias(b)
-    ctx.recipes[id(new)] = ("then", ("bn", a.label.name), _leaf(b, ctx.recipes))
-    ctx.log("bn_linear_fold", a.span)
-    return stmts[:i] + (new,) + stmts[i + 2:]
+# conv then BN: scale each output channel's kernel, fold the shift into the bias.
+conv_bn_fold = _fold_pair("conv_bn_fold", "conv2d", "batchnorm2d", keep=0)
+# BN1d then linear: scale the linear's input columns, push the shift through it. On [B, C, L]
+# BatchNorm1d scales axis 1 but the linear maps the last axis, so only rank-2 inputs fold.
+bn_linear_fold = _fold_pair("bn_linear_fold", "batchnorm1d", "linear", keep=1,
+                            guard=lambda bn, ctx: ctx.ranks(bn) == {2})
 
 
 def parallel_sum(stmts, i, ctx) -> tuple | None:
@@ -151,18 +197,19 @@ def parallel_sum(stmts, i, ctx) -> tuple | None:
         rule = "parallel_linear_sum"
     else:
         return None
-    if template is None:
+    items = tuple(("identity",) if s.callee == "identity" else _leaf(s, ctx.recipes) for s in layers)
+    if template is None or None in items:
         return None
     label = S.Label(st.fused_name, None, st.span) if st.fused_name else None
     new = dataclasses.replace(_with_bias(template), label=label, span=st.span, roles=st.roles + template.roles)
-    items = tuple(("identity",) if s.callee == "identity" else _leaf(s, ctx.recipes) for s in layers)
     ctx.recipes[id(new)] = (st.op, items)
     ctx.log(rule, st.span)
     return stmts[:i] + (new,) + stmts[i + 1:]
 
 
 def _aligned_convs(layers, ctx) -> S.Layer | None:
-    """The branch with the largest kernel if all branches are centred convs of one geometry."""
+    """The branch with the largest kernel if all branches are convs of one geometry whose
+    kernels share a centre: odd kernels, each padded by half its extent plus one common offset."""
     convs = [s for s in layers if s.callee == "conv2d"]
     per = [ctx.attrs(s) for s in convs]
     if any(p is None for p in per):
@@ -174,11 +221,9 @@ def _aligned_convs(layers, ctx) -> S.Layer | None:
         if len(geometry) != 1:
             return None
         cin, cout, stride, dil, _ = geometry.pop()
-        for a in attrs:
-            pad = same_padding(a["kernel_size"], 1, a["dilation"]) if a["padding"] is None else a["padding"]
-            if a["kernel_size"] % 2 == 0 or pad != a["dilation"] * (a["kernel_size"] - 1) // 2:
-                return None
-        if any(s.callee == "identity" for s in layers) and (cin != cout or stride != 1):
+        if any(a["kernel_size"] % 2 == 0 for a in attrs) or len({_centre_offset(a) for a in attrs}) != 1:
+            return None
+        if any(s.callee == "identity" for s in layers) and (cin != cout or stride != 1 or _centre_offset(attrs[0])):
             return None
         top = max(range(len(convs)), key=lambda j: attrs[j]["kernel_size"])
         if best is None:
@@ -186,6 +231,12 @@ def _aligned_convs(layers, ctx) -> S.Layer | None:
         elif attrs[best]["kernel_size"] != attrs[top]["kernel_size"]:
             return None  # the largest branch differs between instances
     return convs[best]
+
+
+def _centre_offset(a: dict) -> int:
+    """Padding beyond half the (dilated) kernel: where the kernel centre sits off the output grid."""
+    pad = same_padding(a["kernel_size"], a["stride"], a["dilation"]) if a["padding"] is None else a["padding"]
+    return pad - a["dilation"] * (a["kernel_size"] - 1) // 2
 
 
 def _aligned_linears(layers, ctx) -> S.Layer | None:
@@ -242,10 +293,10 @@ def _rewrite_nested(st, ctx: _Ctx):
 
 def _collapse_group(st: S.Group, ctx: _Ctx):
     body = [s for s in st.body if not isinstance(s, S.Pass)]
-    if len(body) == 1 and _plain(body[0]) and id(body[0]) in ctx.recipes:
+    if len(body) == 1 and _plain(body[0]) and id(body[0]) in ctx.recipes and _leaf(body[0], ctx.recipes):
         only = body[0]
         new = dataclasses.replace(only, label=st.label, span=st.span, roles=st.roles + only.roles)
-        ctx.recipes[id(new)] = ("at", st.label.name, ctx.recipes[id(only)])
+        ctx.recipes[id(new)] = _scoped(st.label, ctx.recipes[id(only)])
         ctx.log("collapse_block", st.span)
         return new
     return st
@@ -255,6 +306,9 @@ def _inline_call(st: S.Layer, ctx: _Ctx) -> S.Layer:
     """Replace `label: block(args)` by the single fused layer the block's body became."""
     bdef, inner, lets = ctx.collapsible[st.callee]
     names = {p.name: p for p in bdef.params}
+    spec_level = set().union(*map(_free_names, (*_arg_exprs(inner), *(let.value for let in lets))))
+    if (spec_level - set(names) - {let.name for let in lets}) & ctx.local:
+        return st  # the block reads a spec param that the caller's own names would shadow
     binding: dict[str, S.Expr] = {}
     for p, e in zip(bdef.params, st.args):
         binding[p.name] = e
@@ -269,9 +323,17 @@ def _inline_call(st: S.Layer, ctx: _Ctx) -> S.Layer:
         inner, label=st.label, span=st.span, roles=st.roles + inner.roles,
         args=tuple(_subst(a, binding) for a in inner.args),
         kwargs=tuple(dataclasses.replace(k, value=_subst(k.value, binding)) for k in inner.kwargs))
-    recipe = ctx.recipes[id(inner)]
-    ctx.recipes[id(new)] = ("at", st.label.name, recipe) if st.label else recipe
+    ctx.recipes[id(new)] = _scoped(st.label, ctx.recipes[id(inner)])
     return new
+
+
+def _arg_exprs(st: S.Layer) -> tuple:
+    return (*st.args, *(k.value for k in st.kwargs))
+
+
+def _free_names(e) -> set[str]:
+    """Names an expression reads."""
+    return {sub.id for sub in S.subexprs(e) if isinstance(sub, S.Name)} if isinstance(e, S.Expr) else set()
 
 
 def _subst(e: S.Expr, binding: dict[str, S.Expr]) -> S.Expr:
@@ -299,7 +361,7 @@ def _specialize(stmts: tuple, ctx: _Ctx) -> tuple:
             if chosen is not None:
                 out.extend(_specialize(chosen, ctx))
                 continue
-        out.append(_map_bodies(st, lambda b: _specialize(b, ctx)))
+        out.append(S.map_bodies(st, lambda b: _specialize(b, ctx)))
     return tuple(out)
 
 
@@ -313,33 +375,16 @@ def _choose(st: S.If, ctx: _Ctx):
     return st.orelse or ()
 
 
-def _map_bodies(st, fn):
-    if isinstance(st, S.Group):
-        return dataclasses.replace(st, body=fn(st.body))
-    if isinstance(st, S.Residual):
-        return dataclasses.replace(st, body=fn(st.body), shortcut=fn(st.shortcut) if st.shortcut else None)
-    if isinstance(st, S.Branches):
-        return dataclasses.replace(st, branches=tuple(fn(b) for b in st.branches))
-    if isinstance(st, S.If):
-        return dataclasses.replace(st, arms=tuple((t, fn(b)) for t, b in st.arms),
-                                   orelse=fn(st.orelse) if st.orelse else None)
-    if isinstance(st, S.For):
-        return dataclasses.replace(st, body=fn(st.body))
-    return st
-
-
-def _envs_with_lets(bdef: S.BlockDef, envs: list[dict], ctx: _Ctx) -> list[dict]:
-    """Instance environments extended with the body's top-level lets (where they evaluate)."""
-    out = []
-    for env in envs:
-        env = dict(env)
-        for st in bdef.body:
-            if isinstance(st, S.Let):
-                try:
-                    env[st.name] = ctx.ev.const(st.value, Frame("", dict(env)))
-                except ArchError:
-                    pass
-        out.append(env)
+def _bound_names(body) -> Counter:
+    """How often each name is bound by a let or a loop variable anywhere in a body."""
+    out: Counter = Counter()
+    for st in body:
+        if isinstance(st, S.Let):
+            out[st.name] += 1
+        if isinstance(st, S.For) and st.var:
+            out[st.var] += 1
+        for sub in S.sub_bodies(st):
+            out += _bound_names(sub)
     return out
 
 
@@ -355,15 +400,15 @@ def fuse_reparam(program: Program, graph: Graph) -> Fusion:
     for _ in range(len(used) + 2):  # callees collapse first; a few rounds reach the fixed point
         for name in used:
             bdef = blocks[name]
-            ctx.envs = _envs_with_lets(bdef, [env for _, env in graph.instances[name]], ctx)
+            ctx.enter(bdef.body, tuple(p.name for p in bdef.params), [env for _, env in graph.instances[name]])
             body = _rewrite(_specialize(bdef.body, ctx), ctx)
             blocks[name] = bdef = dataclasses.replace(bdef, body=body)
             _maybe_collapsible(name, bdef, ctx)
-        ctx.envs = [{}]
+        ctx.enter(model.body, (), [{}])
         model = dataclasses.replace(model, body=_rewrite(_specialize(model.body, ctx), ctx))
     for body in [model.body] + [blocks[n].body for n in used if n not in ctx.collapsible]:
-        for st in _all_layers(body):
-            if id(st) in recipes and st.label is None:
+        for st in (s for s in S.walk(body) if isinstance(s, S.Layer)):
+            if st.label is None and _leaf(st, recipes) is not None:
                 raise ArchError("fused branches need a module name", st.span, hint="write `sum as NAME { ... }`")
     fused = dataclasses.replace(program, blocks=blocks, model=model)
     applied = sorted(set(ctx.applied))
@@ -373,30 +418,11 @@ def fuse_reparam(program: Program, graph: Graph) -> Fusion:
 def _maybe_collapsible(name: str, bdef: S.BlockDef, ctx: _Ctx) -> None:
     lets = [s for s in bdef.body if isinstance(s, S.Let)]
     rest = [s for s in bdef.body if not isinstance(s, (S.Let, S.Pass))]
-    if len(rest) == 1 and _plain(rest[0]) and id(rest[0]) in ctx.recipes and name not in ctx.collapsible:
+    if len(rest) == 1 and _plain(rest[0]) and id(rest[0]) in ctx.recipes and _leaf(rest[0], ctx.recipes) \
+            and name not in ctx.collapsible:
         # The recipe stays relative to the block's scope; call sites prefix their label.
         ctx.collapsible[name] = (bdef, rest[0], lets)
         ctx.log("collapse_block", bdef.span)
-
-
-def _all_layers(body):
-    for st in body:
-        if isinstance(st, S.Layer):
-            yield st
-        for sub in _sub_bodies(st):
-            yield from _all_layers(sub)
-
-
-def _sub_bodies(st):
-    if isinstance(st, (S.Group, S.For)):
-        return [st.body]
-    if isinstance(st, S.Residual):
-        return [st.body, st.shortcut or ()]
-    if isinstance(st, S.Branches):
-        return list(st.branches)
-    if isinstance(st, S.If):
-        return [b for _, b in st.arms] + [st.orelse or ()]
-    return []
 
 
 __all__ = ["Fusion", "fuse_reparam", "RULES", "literal"]

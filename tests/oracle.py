@@ -54,8 +54,12 @@ def timm_model(name: str, meta: bool = False, **kwargs):
     return timm.create_model(name, pretrained=False, **kwargs).eval()
 
 
-def randomize(model: torch.nn.Module, seed: int = 0) -> dict:
-    """Give every float tensor seeded, non-trivial values (BN statistics and layer scales too)."""
+def randomize(model: torch.nn.Module, seed: int = 0, calibrate: tuple[int, ...] | None = None) -> dict:
+    """Give every float tensor seeded, non-trivial values (BN statistics and layer scales too).
+
+    With `calibrate` (an input size), BatchNorm statistics are then measured on one random batch
+    and jittered, as training would leave them: random statistics on a deep residual CNN make
+    activations grow to ~1e7, where float32 cannot show a 1e-4 difference in logits."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in model.state_dict().items():
@@ -71,7 +75,26 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> dict:
             else:
                 fan_in = t[0].numel()
                 t.copy_(torch.randn(t.shape, generator=gen) / fan_in ** 0.5)
+    if calibrate is not None:
+        calibrate_batchnorm(model, calibrate, gen)
     return model.state_dict()
+
+
+def calibrate_batchnorm(model: torch.nn.Module, size: tuple[int, ...], gen: torch.Generator) -> None:
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batch
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, *size, generator=gen))
+        for m in norms:
+            m.momentum = 0.1
+            m.running_mean.add_(torch.randn(m.running_mean.shape, generator=gen) * 0.1 * m.running_var.sqrt())
+            m.running_var.mul_(torch.rand(m.running_var.shape, generator=gen) * 0.4 + 0.8)
+    model.eval()
 
 
 def fvcore_macs(model: torch.nn.Module, size=(3, 224, 224)) -> int:

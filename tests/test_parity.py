@@ -22,7 +22,7 @@ def test_param_count_full_size(family, variant, timm_name, _):
 def test_logits_state_dict_and_macs(family, variant, timm_name, overrides):
     overrides = overrides or {}
     ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=hash(timm_name) % 1000)
+    state = randomize(ref, seed=sum(map(ord, timm_name)))
     model = archlang.build(spec(family), variant, overrides)
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in ref.parameters())
     archlang.load_timm(model, state)  # strict: every tensor used, none missing

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from .. import pycode as P
 from .. import syntax as S
+from ..errors import ArchError
 from ..ops import OPS
 from ..program import Program, literal
 from .classes import ClassEmitter, Unit, render_line
 from .helpers import HELPERS
-from .names import camel, free_names
+from .names import camel, free_names, unique
 
 HEADER = '''"""{title}
 
@@ -39,11 +40,7 @@ class ModuleEmitter:
         return self.program.where(span)
 
     def class_name(self, base: str) -> str:
-        name, k = base, 2
-        while name in self.taken:
-            name, k = f"{base}{k}", k + 1
-        self.taken.add(name)
-        return name
+        return unique(base, self.taken)
 
     # -- hyperparameters each block needs (read directly or by blocks it builds)
     def threaded(self, block: str, stack: tuple[str, ...] = ()) -> list[str]:
@@ -51,13 +48,26 @@ class ModuleEmitter:
             return self._threaded[block]
         bdef = self.program.blocks[block]
         names = free_names(bdef.body, {p.name for p in bdef.params})
-        need = {n for n in names if n in self.settings}
+        need = {n: "it" for n in names if n in self.settings}
         for callee in _callees(bdef.body):
             if callee in self.program.blocks and callee not in stack:
-                need.update(self.threaded(callee, stack + (block,)))
+                need.update({n: f"block '{callee}'" for n in self.threaded(callee, stack + (block,)) if n not in need})
+        self.check_hiding(bdef.params, bdef.body, need, f"block '{bdef.name}'")
         ordered = [n for n in self.settings if n in need]
         self._threaded[block] = ordered
         return ordered
+
+    def check_hiding(self, params, body, need: dict[str, str], where: str) -> None:
+        """A name bound in a class must not hide a spec param the class passes on or reads:
+        its constructor would have to receive both under one name."""
+        bound = {p.name: p.span for p in params}
+        for st in S.walk(body):
+            if isinstance(st, S.Let) or (isinstance(st, S.For) and st.var):
+                bound.setdefault(st.name if isinstance(st, S.Let) else st.var, st.span)
+        for name, span in bound.items():
+            if name in need:
+                raise ArchError(f"'{name}' in {where} hides the spec param '{name}', which {need[name]} reads",
+                                span, hint=f"rename this '{name}' (spec params are visible in every block)")
 
     # -- classes
     def block_class(self, block: str) -> str:
@@ -79,6 +89,10 @@ class ModuleEmitter:
         key = (span.file, span.line, span.col)
         if key not in self.groups:
             free = free_names(body, set())
+            # hyperparameters the blocks inside need are threaded through the group too
+            for callee in _callees(body):
+                if callee in self.program.blocks:
+                    free += [g for g in self.threaded(callee) if g not in free]
             cls = self.class_name(name)
             self.groups[key] = (cls, free)
             self.emit_unit(Unit(cls, "group", [(n, None) for n in free], [], tuple(body), span))
@@ -92,6 +106,11 @@ class ModuleEmitter:
 
     def model_unit(self) -> Unit:
         model = self.program.model
+        need = {n: "the model body" for n in free_names(model.body, set()) if n in self.settings}
+        for callee in _callees(model.body):
+            if callee in self.program.blocks:
+                need.update({n: f"block '{callee}'" for n in self.threaded(callee) if n not in need})
+        self.check_hiding((), model.body, need, "the model body")
         defaults = {n: P.lit(literal(p.value)) for n, p in self.program.params.items()}
         inputs = {}
         if self.program.input:
@@ -157,23 +176,7 @@ def _plain_chain(body) -> bool:
 
 
 def _callees(body):
-    for st in body:
-        if isinstance(st, S.Layer):
-            yield st.callee
-        for sub in _sub_bodies(st):
-            yield from _callees(sub)
-
-
-def _sub_bodies(st):
-    if isinstance(st, (S.Group, S.For)):
-        return [st.body]
-    if isinstance(st, S.Residual):
-        return [st.body, st.shortcut or ()]
-    if isinstance(st, S.Branches):
-        return list(st.branches)
-    if isinstance(st, S.If):
-        return [b for _, b in st.arms] + [st.orelse or ()]
-    return []
+    return (st.callee for st in S.walk(body) if isinstance(st, S.Layer))
 
 
 def emit_source(program: Program, settings: dict, variant: str | None) -> str:

@@ -16,7 +16,7 @@ from .. import syntax as S
 from ..errors import ArchError, Span
 from ..ops import OPS
 from .exprs import ExprTranslator
-from .names import camel, check_label, class_attrs, py_name
+from .names import camel, check_attr, check_label, class_attrs, indexed_labels, py_name, replayed_lets, unique
 
 
 @dataclass
@@ -70,6 +70,7 @@ class ClassEmitter:
         self.returned = False
         self.inputs_used: set[str] = set()
         self.attrs = class_attrs(unit.body)
+        self.replayed = replayed_lets(unit.body)
 
     def stored(self, name: str) -> str:
         """Attribute holding a constructor value; suffixed when a module or weight has its name."""
@@ -94,11 +95,7 @@ class ClassEmitter:
         return P.name(f"self.{self.stored(name)}")
 
     def fresh(self, base: str) -> str:
-        name, k = base, 2
-        while name in self.taken:
-            name, k = f"{base}{k}", k + 1
-        self.taken.add(name)
-        return name
+        return unique(base, self.taken)
 
     # ---------------------------------------------------------------- statements
     def stmts(self, body) -> None:
@@ -112,7 +109,7 @@ class ClassEmitter:
         target = py_name(st.name)
         self.init.add(f"{target} = {self.init_x(st.value)}", st.span)
         self.ct_names.add(st.name)
-        if self.loop_depth:
+        if st.name in self.replayed:
             self.fwd.add(f"{target} = {self.fwd_x(st.value)}", st.span)
             self.fwd_locals.add(st.name)
         elif st.name in self.store:
@@ -134,6 +131,8 @@ class ClassEmitter:
 
     def assign_source(self, st: S.Assign, op):
         name = st.targets[0]
+        check_attr(name, Span(st.span.file, st.span.line, st.span.col, st.span.line, st.span.col + len(name)),
+                   what=op.name)
         a, _ = self.init_x.bind(op, st.value.args, st.value.kwargs)
         if op.name == "weight":
             self.init.add(f"self.{name} = {op.init(a)}", st.span, st.roles)
@@ -209,8 +208,12 @@ class ClassEmitter:
     def s_Group(self, st: S.Group):
         attr = check_label(st.label)
         ctor = self.ctx.group_constructor(camel(st.label.name), st.body, st.span, self)
-        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
         x = self.tensors["x"]
+        if st.label.index is not None:
+            self.init.add(f"self.{attr}.append({ctor})", st.span, st.roles)
+            self.fwd.add(f"{x} = self.{attr}[{self.fwd_x(st.label.index)}]({x})", st.span)
+            return
+        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
         self.fwd.add(f"{x} = self.{attr}({x})", st.span)
 
     def s_Residual(self, st: S.Residual):
@@ -348,6 +351,8 @@ class ClassEmitter:
         for name in self.needed:
             if name in {p for p, _ in u.params} or name in u.kwonly:
                 out.append(f"        self.{self.stored(name)} = {py_name(name)}")
+        for name in indexed_labels(u.body):
+            out.append(f"        self.{name} = nn.ModuleList()")
         out += [render_line(line, prov) for line in self.init.lines]
         out.append("")
         out.append("    def forward(self, x):")
@@ -388,15 +393,35 @@ def render_line(line, prov) -> str:
 
 
 def wrap_call(text: str, pad: str, limit: int = 110) -> str:
-    """Break a long `lhs = f(a, b, ...)` line into one argument per line."""
+    """Break a long `lhs = f(a, b, ...)` line into one argument per line (not method chains)."""
     if len(pad) + len(text) <= limit or not text.endswith(")") or "(" not in text:
         return text
     head, _, inner = text.partition("(")
+    if _closing(text, len(head)) != len(text) - 1:
+        return text  # the first call is not the whole right-hand side, e.g. x.a(...).b(...)
     args = split_top_level(inner[:-1])
     if len(args) < 2:
         return text
     body = "".join(f"{pad}    {a},\n" for a in args)
     return f"{head}(\n{body}{pad})"
+
+
+def _closing(text: str, open_at: int) -> int:
+    """Index of the bracket closing the one at `open_at` (strings are skipped)."""
+    depth, quote = 0, None
+    for i in range(open_at, len(text)):
+        ch = text[i]
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
 
 
 def split_top_level(text: str) -> list[str]:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from .. import pycode as P
 from .. import syntax as S
 from ..ops import OPS, REQUIRED, OpDef
-from ..ops.tensor import emit_rearrange
 from ..values import BUILTINS
 
 _CMP_NONE = {"==": "is", "!=": "is not"}
@@ -80,8 +79,8 @@ class ExprTranslator:
 
     def call_op(self, op: OpDef, inputs: list[P.Code], args, kwargs) -> P.Code:
         a, sizes = self.bind(op, args, kwargs)
-        if op.name == "rearrange":
-            return emit_rearrange(inputs[0], a["pattern"].const, sizes)
+        if op.varkw:
+            a["sizes"] = sizes
         self.uses.update(op.helpers)
         return op.call(a, inputs)
 

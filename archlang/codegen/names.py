@@ -1,9 +1,9 @@
 """Names in emitted code: class names, safe identifiers, and the free names of a body.
 
 Spec identifiers are grammar-checked ([A-Za-z_][A-Za-z0-9_]*), so they cannot carry code;
-the ones that would collide with Python keywords, builtins or the names emitted code uses are
-suffixed with `_`. Labels become attribute names that must match checkpoints, so a label that
-is a keyword or an nn.Module attribute is an error instead.
+locals that would collide with Python keywords, builtins, nn.Module attributes or the names
+emitted code uses are suffixed with `_`. Labels and weights become attribute names that must
+match checkpoints, and params become constructor keywords, so those collisions are errors instead.
 """
 
 from __future__ import annotations
@@ -14,29 +14,93 @@ import keyword
 from .. import syntax as S
 from ..errors import ArchError
 
-RESERVED = {"self", "torch", "nn", "F", "math", "super", "x"} | set(dir(builtins))
-_MODULE_ATTRS = {"training", "forward", "state_dict", "parameters", "buffers", "children", "modules",
-                 "add_module", "register_buffer", "register_parameter", "eval", "train", "to",
-                 "cuda", "cpu", "type", "float", "double", "half", "apply", "zero_grad", "extra_repr"}
+EMITTED = {"self", "torch", "nn", "F", "math", "super", "x"}
+RESERVED = EMITTED | set(dir(builtins))
+# nn.Module's public attributes (torch 2.x); its private ones all start with '_'.
+_MODULE_ATTRS = {
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children",
+    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward",
+    "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
+    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters",
+    "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
+    "to_empty", "train", "training", "type", "xpu", "zero_grad",
+}
+
+
+def unique(base: str, taken: set[str]) -> str:
+    """`base`, or `base2`, `base3`, ... whichever is free; the result is marked taken."""
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    taken.add(name)
+    return name
 
 
 def camel(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in name.split("_") if p) or "Module"
+    out = "".join(p[:1].upper() + p[1:] for p in name.split("_") if p) or "Module"
+    return out + "_" if keyword.iskeyword(out) or out in RESERVED else out
+
+
+def clash(name: str) -> str | None:
+    """What a spec identifier would collide with as a Python name in emitted code, or None."""
+    if keyword.iskeyword(name):
+        return "a Python keyword"
+    if name in EMITTED:
+        return "a name the emitted code uses"
+    if name in RESERVED:
+        return "a Python builtin"
+    if name in _MODULE_ATTRS or name.startswith("_"):
+        return "an nn.Module attribute"
+    return None
 
 
 def py_name(name: str) -> str:
-    """A spec identifier as a Python local or parameter name."""
-    if keyword.iskeyword(name) or name in RESERVED:
-        return name + "_"
+    """A spec identifier as a Python local or parameter name (also stored as `self.name`)."""
+    return name + "_" if clash(name) else name
+
+
+def check_attr(name: str, span, what: str = "label") -> str:
+    """A label or weight name becomes a module attribute (and a checkpoint key) as written."""
+    if keyword.iskeyword(name) or name in _MODULE_ATTRS or name.startswith("_"):
+        raise ArchError(f"{what} '{name}' cannot be a module attribute in PyTorch", span,
+                        hint=f"choose another {what} (it names the module's parameters)")
     return name
 
 
 def check_label(label: S.Label) -> str:
-    name = label.name
-    if keyword.iskeyword(name) or name in _MODULE_ATTRS or name.startswith("__"):
-        raise ArchError(f"label '{name}' cannot be a module attribute in PyTorch", label.span,
-                        hint="choose another label (it names the module's parameters)")
-    return name
+    return check_attr(label.name, label.span)
+
+
+def indexed_labels(stmts) -> list[str]:
+    """Names used as `name[i]:` labels in a body (each becomes an nn.ModuleList)."""
+    out: list[str] = []
+    for st in stmts:
+        if isinstance(st, (S.Layer, S.Group)) and st.label is not None and st.label.index is not None:
+            if st.label.name not in out:
+                out.append(st.label.name)
+        for sub in S.own_bodies(st):
+            out += [n for n in indexed_labels(sub) if n not in out]
+    return out
+
+
+def replayed_lets(stmts, in_loop: bool = False, seen: dict | None = None) -> set[str]:
+    """Lets forward must recompute as locals: those bound more than once or inside a loop.
+    (A let bound once, outside loops, is computed in __init__ and stored on self instead.)"""
+    seen = {} if seen is None else seen
+    out: set[str] = set()
+    for st in stmts:
+        if isinstance(st, S.Let):
+            seen[st.name] = seen.get(st.name, 0) + 1
+            if in_loop or seen[st.name] > 1:
+                out.add(st.name)
+        loop = in_loop or (isinstance(st, S.For) and st.label is None)
+        for sub in S.own_bodies(st):
+            out |= replayed_lets(sub, loop, seen)
+    return out
 
 
 def class_attrs(stmts) -> set[str]:

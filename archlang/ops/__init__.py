@@ -62,6 +62,7 @@ class OpDef:
     call: Callable[[dict[str, Code], list[Code]], Code] | None = None
     helpers: tuple[str, ...] = ()
     varkw: bool = False  # accepts extra keyword arguments (rearrange axis sizes)
+    syntax: str = ""  # for ops written as operators: the form codegen emits them as (`a + b`)
     doc: str = ""
     tags: frozenset = field(default_factory=frozenset)
 
@@ -93,4 +94,4 @@ def omit_defaults(op: OpDef, a: dict[str, Code], keep: tuple[str, ...] = ()) -> 
     return out
 
 
-from . import act, conv, linear, norm, source, tensor  # noqa: E402,F401  (fills OPS)
+from . import act, conv, linear, math, norm, source, tensor  # noqa: E402,F401  (fills OPS)

@@ -47,7 +47,7 @@ SOFTMAX = OpDef(
 )
 
 IDENTITY = OpDef(
-    "identity", "function", (), shape=_same, call=lambda a, ins: ins[0],
+    "identity", "function", (), shape=_same, call=lambda a, ins: ins[0], syntax="identity()",
     doc="Pass the input through; as a branch it is the identity map fusion turns into a centred kernel.",
     tags=frozenset({"identity"}),
 )

@@ -42,5 +42,6 @@ register(
           buffers=lambda a: {"": tuple(a.shape)} if a.persistent else {},
           init=init_tensor,
           doc="A tensor that is state but not learned (register_buffer)."),
-    OpDef("input", "source", (Arg("shape"),), shape=_shape, n_inputs=0, doc="The model input."),
+    OpDef("input", "source", (Arg("shape"),), shape=_shape, n_inputs=0, syntax="input [B, C, H, W]",
+          doc="The model input (the forward argument)."),
 )

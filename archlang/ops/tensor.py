@@ -13,14 +13,14 @@ from ..shapes import Batch, ShapeError, broadcast, dim_mul, fmt, norm_axis, nume
 from . import Arg, OpDef, register
 
 
-def _binary(name: str, doc: str) -> OpDef:
+def _binary(name: str, syntax: str) -> OpDef:
     """Element-wise op of two tensors, or of a tensor and the constant `scalar`."""
 
     def shape(a, ins):
         return ins[0] if len(ins) == 1 else broadcast(ins[0], ins[1])
 
     return OpDef(name, "function", (Arg("scalar", None), Arg("reverse", False)), shape=shape,
-                 n_inputs=2, doc=doc)
+                 n_inputs=2, syntax=syntax, doc=f"Element-wise `{syntax}` with broadcasting; b may be a number.")
 
 
 def _matmul_shape(a, ins):
@@ -35,6 +35,24 @@ def _matmul_shape(a, ins):
 
 def _matmul_cost(a, ins, out):
     return numel(out) * size(ins[0][-1])
+
+
+def _sdpa_shape(a, ins):
+    q, k, v = ins
+    if min(len(q), len(k), len(v)) < 2 or q[-1] != k[-1] or k[-2] != v[-2]:
+        raise ShapeError(f"sdpa needs q [.., n, d], k [.., m, d], v [.., m, e]; got {fmt(q)}, {fmt(k)}, {fmt(v)}")
+    return (*broadcast(broadcast(q[:-2], k[:-2]), v[:-2]), q[-2], v[-1])
+
+
+def _sdpa_cost(a, ins, out):
+    """The two matmuls, q @ k^T and attn @ v, as fvcore counts them in unfused attention."""
+    q, k, _ = ins
+    return numel(out[:-1]) * size(k[-2]) * size(q[-1]) + numel(out) * size(k[-2])
+
+
+def _sdpa_call(a, ins):
+    kw = {} if a["scale"].is_const and a["scale"].const is None else {"scale": a["scale"]}
+    return P.call("F.scaled_dot_product_attention", *ins, **kw)
 
 
 def _rearrange_shape(a, ins):
@@ -221,11 +239,14 @@ def _reduce(name: str, method: str, doc: str, extra: tuple[Arg, ...] = ()) -> Op
 register(
     *(_binary(n, d) for n, d in (("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"), ("div", "a / b"),
                                  ("pow", "a ** b"))),
-    OpDef("neg", "function", (), shape=lambda a, ins: ins[0], doc="-a"),
-    OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost,
-          doc="a @ b, batched over leading axes (fvcore counts its MACs)."),
+    OpDef("neg", "function", (), shape=lambda a, ins: ins[0], syntax="-a", doc="Negation."),
+    OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost, syntax="a @ b",
+          doc="Matrix product, batched over leading axes (fvcore counts its MACs)."),
+    OpDef("sdpa", "function", (Arg("scale", None),), shape=_sdpa_shape, n_inputs=3, cost=_sdpa_cost,
+          call=_sdpa_call, doc="softmax(q @ k^T * scale) @ v, emitted as F.scaled_dot_product_attention "
+                               "(scale none: 1/sqrt(d)); costs the two matmuls."),
     OpDef("rearrange", "function", (Arg("pattern"), Arg("sizes", ())), shape=_rearrange_shape,
-          varkw=True, call=None,
+          varkw=True, call=lambda a, ins: emit_rearrange(ins[0], a["pattern"].const, a["sizes"]),
           doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code."),
     OpDef("reshape", "function", (Arg("shape"),), shape=_reshape_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed."),
@@ -243,15 +264,16 @@ register(
           call=lambda a, ins: P.call("torch.cat", P.Code("[" + ", ".join(str(i) for i in ins) + "]"),
                                      dim=a["dim"]),
           doc="Concatenate a list of tensors along one axis."),
-    OpDef("index", "function", (Arg("subs"),), shape=_index_shape, doc="x[...] with ints, slices and none."),
+    OpDef("index", "function", (Arg("subs"),), shape=_index_shape, syntax="t[...]",
+          doc="Basic indexing with ints, slices and none."),
     OpDef("select", "function", (Arg("dim"), Arg("index"), Arg("count", None)), shape=_select_shape,
-          doc="One slice along an axis (what unpacking `a, b = t` and unbind take)."),
+          syntax="a, b = t", doc="One slice along an axis (what unpacking and unbind(t, dim) take)."),
     OpDef("chunk_part", "function", (Arg("dim"), Arg("chunks"), Arg("index")), shape=_chunk_shape,
-          doc="One of `chunks` equal pieces of an axis (what `a, b = chunk(t, 2, dim)` takes)."),
+          syntax="a, b = chunk(t, 2, dim)", doc="One of `chunks` equal pieces of an axis."),
     OpDef("branch_sum", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          doc="Sum of parallel branches (`sum { a | b }`)."),
+          syntax="sum { a | b }", doc="Sum of parallel branches."),
     OpDef("branch_avg", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          doc="Average of parallel branches (`avg { a | b }`)."),
+          syntax="avg { a | b }", doc="Average of parallel branches."),
     _reduce("mean", "mean", "Mean over axes (fvcore counts it as 0)."),
     _reduce("amax", "amax", "Maximum over axes."),
     _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2),)),

@@ -1,0 +1,72 @@
+"""Element-wise math and tensor construction: what position tables (RoPE, sin-cos) are made of.
+
+`arange` makes a position vector inside forward; its tensor argument only lends a device and a
+dtype, so a table built from it follows the model across devices and needs no buffer. `sin`,
+`cos` and `exp` are element-wise; `stack` and `repeat_interleave` lay tables out (interleaved
+rotary pairs). None of them owns parameters, and fvcore counts them as 0.
+"""
+
+from __future__ import annotations
+
+from .. import pycode as P
+from ..shapes import Batch, ShapeError, dim_mul, fmt, norm_axis
+from . import Arg, OpDef, register
+
+
+def _arange_shape(a, ins):
+    n = a.end
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ShapeError(f"arange needs a positive int length, got {n!r}")
+    return (n,)
+
+
+def _arange_call(a, ins):
+    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=P.attr(ins[0], "dtype"))
+
+
+def _unary(name: str, doc: str) -> OpDef:
+    return OpDef(name, "function", (), shape=lambda a, ins: ins[0],
+                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc)
+
+
+def _stack_shape(a, ins):
+    first = ins[0]
+    for s in ins[1:]:
+        if s != first:
+            raise ShapeError(f"stack needs tensors of one shape, got {', '.join(fmt(t) for t in ins)}")
+    axis = norm_axis(a.dim, len(first) + 1)
+    return (*first[:axis], len(ins), *first[axis:])
+
+
+def _stack_call(a, ins):
+    items = P.Code("[" + ", ".join(str(i) for i in ins) + "]")
+    if a["dim"].is_const and a["dim"].const == 0:
+        return P.call("torch.stack", items)
+    return P.call("torch.stack", items, dim=a["dim"])
+
+
+def _repeat_shape(a, ins):
+    x = list(ins[0])
+    r = a.repeats
+    if not isinstance(r, int) or isinstance(r, bool) or r < 1:
+        raise ShapeError(f"repeat_interleave needs a positive int count, got {r!r}")
+    axis = norm_axis(a.dim, len(x))
+    if isinstance(x[axis], Batch):
+        raise ShapeError("cannot repeat along the batch axis")
+    x[axis] = dim_mul(x[axis], r)
+    return tuple(x)
+
+
+register(
+    OpDef("arange", "function", (Arg("end"),), shape=_arange_shape, call=_arange_call,
+          doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
+              "tensor argument (which lends nothing else): arange(x, 16)."),
+    _unary("sin", "Element-wise sine."),
+    _unary("cos", "Element-wise cosine."),
+    _unary("exp", "Element-wise exponential."),
+    OpDef("stack", "function", (Arg("dim", 0),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
+          doc="Stack a list of same-shaped tensors along a new axis."),
+    OpDef("repeat_interleave", "function", (Arg("repeats"), Arg("dim")), shape=_repeat_shape,
+          call=lambda a, ins: P.call(P.attr(ins[0], "repeat_interleave"), a["repeats"], a["dim"]),
+          doc="Repeat each entry of an axis `repeats` times in place: [a, b] -> [a, a, b, b]."),
+)

@@ -1,0 +1,89 @@
+"""The command line: what a user sees from `archlang build` (summary, JSON, IR dump, files)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from oracle import spec, timm_model
+
+from archlang.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_build_writes_module_and_prints_summary(tmp_path, capsys):
+    out_file = tmp_path / "cnx.py"
+    code, out, err = run(capsys, "build", spec("convnext"), "-o", str(out_file))
+    assert code == 0 and err == ""
+    assert out_file.read_text().startswith('"""convnext (tiny)')
+    assert "stages.3  stage  [B, 768, 7, 7]" in out
+    assert f"{sum(p.numel() for p in timm_model('convnext_tiny', meta=True).parameters()):,}" in out
+    assert f"wrote {out_file}" in out
+
+
+def test_default_output_path(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "build", spec("repvit"), "--fuse")
+    assert code == 0
+    assert (tmp_path / "build" / "repvit_m1_1_fused.py").is_file()
+
+
+def test_json_summary(tmp_path, capsys):
+    code, out, _ = run(capsys, "build", spec("deit"), "--variant", "deit_small_distilled_patch16_224",
+                       "--json", "-o", str(tmp_path / "d.py"))
+    data = json.loads(out)
+    assert code == 0
+    assert data["variant"] == "small_distilled"
+    assert data["params"] == sum(p.numel() for p in timm_model("deit_small_distilled_patch16_224",
+                                                               meta=True).parameters())
+    assert data["flops"] == 2 * data["macs"]
+    assert sum(s["params"] for s in data["stages"]) == data["params"]
+    assert sum(s["macs"] for s in data["stages"]) == data["macs"]
+    assert [s["name"] for s in data["stages"]][:2] == ["patch_embed", "blocks"]
+
+
+def test_overrides_and_input_size(tmp_path, capsys):
+    code, out, _ = run(capsys, "build", spec("convnext"), "--variant", "atto", "--set", "num_classes=10",
+                       "--set", "depths=[1, 1, 2, 1]", "--input", "3x160x160", "--json", "-o", str(tmp_path / "a.py"))
+    data = json.loads(out)
+    assert data["input"] == [3, 160, 160]
+    assert data["stages"][-1]["output"] == "[B, 10]"
+    assert data["stages"][-2]["output"] == "[B, 320, 5, 5]"
+
+
+def test_dump_ir_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "build", spec("repvit"), "--variant", "m0_9", "--fuse", "--dump-ir")
+    assert code == 0 and not (tmp_path / "build").exists()
+    assert out.startswith("graph repvit[m0_9]\n")
+    assert "@stages.0.blocks.0.token_mixer  # specs/repvit.arch:" in out
+    assert "batchnorm2d" not in out  # every BN was folded away
+    assert out.rstrip().splitlines()[-1].startswith("return %")
+
+
+def test_fused_summary_is_smaller(tmp_path, capsys):
+    _, plain, _ = run(capsys, "build", spec("repvit"), "--json", "-o", str(tmp_path / "a.py"))
+    _, fused, _ = run(capsys, "build", spec("repvit"), "--json", "--fuse", "-o", str(tmp_path / "b.py"))
+    assert json.loads(fused)["params"] < json.loads(plain)["params"]
+    assert json.loads(fused)["fused"] is True
+
+
+@pytest.mark.parametrize("args", [["--help"], ["build", "--help"]])
+def test_help_is_complete(capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    for word in (["build"] if args == ["--help"] else
+                 ["--variant", "--set", "--input", "--fuse", "--output", "--dump-ir", "--json", "examples:"]):
+        assert word in out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage: archlang" in capsys.readouterr().out

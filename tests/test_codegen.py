@@ -1,0 +1,99 @@
+"""Emitted source: golden text, determinism, standalone (torch only) and fx-traceable."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from oracle import ROOT, spec
+
+import archlang
+from archlang.compiler import compile_spec
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("ARCHLANG_UPDATE_GOLDEN") == "1"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text)
+    assert path.exists(), f"missing golden file {path}; run with ARCHLANG_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{name} changed; if intended, regenerate with ARCHLANG_UPDATE_GOLDEN=1"
+
+
+def test_golden_source_convnext_v2_atto():
+    check_golden("convnext_v2_atto.py", compile_spec(spec("convnext"), "v2_atto").source)
+
+
+def test_golden_source_repvit_fused():
+    check_golden("repvit_m0_9_fused.py", compile_spec(spec("repvit"), "m0_9", fuse=True).source)
+
+
+def test_golden_ir_dump_deit():
+    c = compile_spec(spec("deit"), "tiny_distilled", {"depth": 1})
+    check_golden("deit_tiny_distilled_depth1.ir", c.graph.dump(c.program.where))
+
+
+@pytest.mark.parametrize("family,variant", [("convnext", "nano"), ("deit", "small_distilled"), ("repvit", "m1_0")])
+def test_two_builds_give_identical_bytes(family, variant):
+    a = compile_spec(spec(family), variant).source
+    b = compile_spec(spec(family), variant).source
+    assert a == b
+
+
+def test_source_does_not_depend_on_working_directory(tmp_path, monkeypatch):
+    a = compile_spec(spec("repvit"), "m0_9").source
+    monkeypatch.chdir(tmp_path)
+    b = compile_spec(os.path.relpath(spec("repvit"), tmp_path), "m0_9").source
+    assert a == b
+
+
+@pytest.mark.parametrize("family,variant,fuse", [("convnext", "v2_pico", False), ("deit", "tiny", False),
+                                                 ("repvit", "m0_9", True)])
+def test_emitted_module_is_standalone(tmp_path, family, variant, fuse):
+    """Imports only torch, and runs in a fresh interpreter where archlang cannot be imported."""
+    source = compile_spec(spec(family), variant, fuse=fuse).source
+    tree = ast.parse(source)
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"torch", "math"}
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    code = ("import sys; sys.modules['archlang'] = None; import runpy, torch; "
+            f"m = runpy.run_path({str(path)!r})['create_model']().eval(); "
+            "print(tuple(m(torch.randn(1, 3, 224, 224)).shape))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert out.stdout.strip() == "(1, 1000)"
+
+
+def test_provenance_comments_point_at_spec_lines():
+    source = compile_spec(spec("convnext"), "tiny").source
+    lines = (ROOT / "specs" / "convnext.arch").read_text().splitlines()
+    for line in source.splitlines():
+        if "# specs/convnext.arch:" in line and "self.conv_dw = " in line:
+            number = int(line.rsplit(":", 1)[1].split()[0])
+            assert "conv_dw:" in lines[number - 1]
+            break
+    else:
+        raise AssertionError("no provenance comment for conv_dw")
+
+
+def test_create_model_accepts_overrides():
+    model = archlang.build(spec("convnext"), "atto")
+    module = sys.modules[type(model).__module__]
+    small = module.create_model(num_classes=3, depths=(1, 1, 1, 1)).eval()
+    assert small(torch.randn(1, 3, 64, 64)).shape == (1, 3)
+
+
+def test_fx_trace_matches_eager():
+    model = archlang.build(spec("repvit"), "m0_9", {"depth": [1, 1, 1, 1]})
+    traced = torch.fx.symbolic_trace(model)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(traced(x), model(x))
