@@ -1,11 +1,12 @@
 # Two entry points, each sets up .venv on first use:
 #   make demo   build specs/convnext.arch into build/convnext_tiny.py and print its summary
-#   make test   run the whole test suite (timm and fvcore are the oracles)
+#   make test   run the whole test suite (timm and fvcore are the oracles; Graphviz and a headless
+#               Chromium, for the viz tests, are installed with apt when missing)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: $(VENV)/.installed
 	$(VENV)/bin/archlang build specs/convnext.arch
 
-test: $(VENV)/.installed
+system-deps:
+	scripts/system-deps.sh
+
+test: $(VENV)/.installed system-deps
 	$(PY) -m pytest -n 2 -p no:cacheprovider
 
 lint: $(VENV)/.installed

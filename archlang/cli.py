@@ -20,6 +20,21 @@ EPILOG = """examples:
   archlang build specs/convnext.arch --variant v2_nano --set num_classes=10 -o convnext_v2_nano.py
   archlang build specs/repvit.arch --variant m1_1 --fuse --json
   archlang build specs/deit.arch --variant small --dump-ir
+  archlang viz specs/convnext.arch --variant tiny -o convnext_tiny.svg
+  archlang diff specs/convnext.arch:tiny specs/convnext.arch:small
+"""
+
+VIZ_EPILOG = """examples:
+  archlang viz specs/convnext.arch --variant tiny -o convnext_tiny.svg
+  archlang viz specs/repvit.arch --fuse --format html -o repvit_deploy.html
+  archlang viz specs/deit.arch --depth 3 --expand blocks.0 --rankdir LR -o deit.pdf
+"""
+
+DIFF_EPILOG = """examples:
+  archlang diff specs/convnext.arch:tiny specs/convnext.arch:small
+  archlang diff specs/convnext.arch:v2_nano specs/repvit.arch:m1_1 --json
+  archlang diff specs/deit.arch:tiny specs/deit.arch:tiny_distilled --viz changes.svg
+exit status: 0 when there is no structural difference, 1 when there is, 2 on errors
 """
 
 
@@ -34,8 +49,20 @@ def parse_input(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _spec_options(p: argparse.ArgumentParser, fuse_help: str) -> None:
+    """Options that pick what to compile, shared by build and viz."""
+    p.add_argument("--variant", metavar="NAME", help="variant (default: the spec's default); timm model names "
+                   "work too, e.g. convnextv2_nano")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override a param, e.g. --set depths=[2,2,6,2] --set num_classes=10 (repeatable)")
+    p.add_argument("--input", metavar="CxHxW", default="3x224x224",
+                   help="input size for shapes and costs (default 3x224x224)")
+    p.add_argument("--fuse", action="store_true", help=fuse_help)
+
+
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="archlang", description="Compile .arch architecture specs to PyTorch.",
+    p = argparse.ArgumentParser(prog="archlang", description="Compile .arch architecture specs to PyTorch, "
+                                "draw them, and compare them.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     p.add_argument("--version", action="version", version="archlang 0.1.0")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -44,17 +71,38 @@ def make_parser() -> argparse.ArgumentParser:
                                    "(output shape, parameters, GMACs) computed from the IR.",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     b.add_argument("spec", metavar="SPEC", help="path to a .arch file")
-    b.add_argument("--variant", metavar="NAME", help="variant to build (default: the spec's default); "
-                   "timm model names work too, e.g. convnextv2_nano")
-    b.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                   help="override a param, e.g. --set depths=[2,2,6,2] --set num_classes=10 (repeatable)")
-    b.add_argument("--input", metavar="CxHxW", default="3x224x224", help="input size for shapes and costs "
-                   "(default 3x224x224)")
-    b.add_argument("--fuse", action="store_true", help="emit the reparameterized (deploy) form")
+    _spec_options(b, "emit the reparameterized (deploy) form")
     b.add_argument("-o", "--output", metavar="OUT.py", help="where to write the module "
                    "(default build/<family>_<variant>.py)")
     b.add_argument("--dump-ir", action="store_true", help="print the IR, one node per line, and write nothing")
     b.add_argument("--json", action="store_true", help="print the summary as JSON (params, macs, flops, stages)")
+
+    v = sub.add_parser("viz", help="draw a spec variant's graph (svg, png, pdf, dot or interactive html)",
+                       description="Draw the IR as nested clusters (stem, stages, blocks) with shapes, params and "
+                                   "MACs on every node; repeated blocks fold into one node 'xN'.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=VIZ_EPILOG)
+    v.add_argument("spec", metavar="SPEC", help="path to a .arch file")
+    _spec_options(v, "draw the reparameterized (deploy) form")
+    v.add_argument("--depth", type=int, default=2, metavar="N",
+                   help="how many levels of modules open as clusters (default 2)")
+    v.add_argument("--expand", metavar="SCOPE", action="append", default=[],
+                   help="open this module, or unfold this repeat, whatever the depth (repeatable), "
+                        "e.g. --expand stages.2.blocks")
+    v.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom (default) or left-to-right")
+    v.add_argument("--format", choices=("svg", "png", "pdf", "dot", "html"), default=None,
+                   help="output format (default: from the -o suffix, else svg); dot and html need no Graphviz")
+    v.add_argument("-o", "--output", metavar="FILE", help="where to write (default build/<family>_<variant>.<format>)")
+
+    d = sub.add_parser("diff", help="compare two architectures structurally; exit 1 when they differ",
+                       description="Align A and B by role and scope, then by topology, and print what changed: "
+                                   "stem, each stage, head, totals, and which of A's weights load into B. "
+                                   "A and B are SPEC or SPEC:VARIANT.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DIFF_EPILOG)
+    d.add_argument("a", metavar="A", help="SPEC or SPEC:VARIANT")
+    d.add_argument("b", metavar="B", help="SPEC or SPEC:VARIANT")
+    d.add_argument("--input", metavar="CxHxW", default="3x224x224", help="input size for costs (default 3x224x224)")
+    d.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    d.add_argument("--viz", metavar="OUT.svg", help="also draw B coloured by the diff (added, changed, unchanged)")
     return p
 
 
@@ -65,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return run_build(args)
+        return {"build": run_build, "viz": run_viz, "diff": run_diff}[args.command](args)
     except ArchError as err:
         print(err.render(), file=sys.stderr)
         return 2
@@ -79,18 +127,36 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
-def run_build(args) -> int:
+def run_viz(args) -> int:
+    from .viz.command import run
+
+    return run(args)
+
+
+def run_diff(args) -> int:
+    from .diff import run
+
+    return run(args)
+
+
+def compile_from_args(args):
+    """Compile SPEC with --variant, --set, --input and --fuse as given on the command line."""
     from .compiler import compile_spec
     from .program import parse_override
-    from .summary import format_summary
 
     overrides, spans = {}, {}
     for text in args.overrides:
         key, value, span = parse_override(text)
         overrides[key], spans[key] = value, span
-    size = parse_input(args.input)
-    compiled = compile_spec(args.spec, args.variant, overrides, input_size=size, fuse=args.fuse,
-                            override_spans=spans)
+    return compile_spec(args.spec, args.variant, overrides, input_size=parse_input(args.input), fuse=args.fuse,
+                        override_spans=spans)
+
+
+def run_build(args) -> int:
+    from .summary import format_summary
+
+    compiled = compile_from_args(args)
+    size = compiled.input_size
     if args.dump_ir:
         print(compiled.graph.dump(compiled.program.where), end="")
         return 0
@@ -112,11 +178,12 @@ def default_output(compiled) -> Path:
     return Path("build") / f"{stem}.py"
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write all of `data` or nothing: a temporary file renamed over the target."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
+        tmp.write_bytes(data if isinstance(data, bytes) else data.encode())
         tmp.replace(path)
     except OSError as exc:
         raise ArchError(f"cannot write '{path}': {exc.strerror}", hint="choose another -o path") from None
