@@ -1,0 +1,61 @@
+"""`archlang diff A B`: parse the two SPEC[:VARIANT] arguments, compile both, print the diff.
+
+Exit status: 0 when there is no structural difference, 1 when there is (like diff(1)); user
+errors are ArchErrors (exit 2 in cli.main), with a caret under the offending part of A or B.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..compiler import Compiled, compile_spec
+from ..errors import ArchError, cmdline_span, did_you_mean
+from ..program import load
+from .compare import diff
+from .report import format_diff
+
+
+def run(args) -> int:
+    from ..cli import parse_input  # cli imports this module lazily; importing cli at the top would cycle
+
+    size = parse_input(args.input)
+    a, b = compile_arg(args.a, size), compile_arg(args.b, size)
+    result = diff(a, b)
+    if args.viz:  # drawn first: an error there (no Graphviz, bad path) leaves no partial output
+        from ..viz import render
+
+        render(b, args.viz, status=result.status)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(format_diff(result), end="")
+    return 0 if result.identical else 1
+
+
+def split_arg(text: str) -> tuple[str, str | None]:
+    """`SPEC` or `SPEC:VARIANT` -> (spec path, variant or None), checking that the file exists."""
+    if Path(text).is_file():  # a spec whose path holds a ':'
+        return text, None
+    spec, colon, variant = text.rpartition(":") if ":" in text else (text, "", "")
+    if not spec:
+        raise ArchError(f"expected SPEC or SPEC:VARIANT, got '{text}'", cmdline_span(text, 0, len(text)),
+                        hint="for example specs/convnext.arch:tiny")
+    if colon and not variant:
+        raise ArchError("expected a variant name after ':'", cmdline_span(text, len(text)),
+                        hint="write SPEC:VARIANT, or leave out ':' for the spec's default variant")
+    if not Path(spec).is_file():
+        raise ArchError(f"cannot read '{spec}': no such file", cmdline_span(text, 0, len(spec)),
+                        hint="check the path to the .arch file")
+    return spec, variant or None
+
+
+def compile_arg(text: str, size: tuple[int, ...]) -> Compiled:
+    spec, variant = split_arg(text)
+    program = load(spec)
+    if variant is not None and program.find_variant(variant) is None:
+        known = list(program.variants) + [a for v in program.variants.values() for a in v.aka]
+        start = len(spec) + 1
+        raise ArchError(f"no variant '{variant}' in {spec}", cmdline_span(text, start, len(text)),
+                        hint=did_you_mean(variant, known) or "variants: " + (", ".join(program.variants) or "none"))
+    return compile_spec(spec, variant, input_size=size)
