@@ -106,5 +106,19 @@ def fvcore_macs(model: torch.nn.Module, size=(3, 224, 224)) -> int:
     return int(flops.total())
 
 
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def check_golden(name: str, text: str) -> None:
+    """Compare with tests/golden/NAME; ARCHLANG_UPDATE_GOLDEN=1 rewrites the file instead."""
+    import os
+
+    path = GOLDEN / name
+    if os.environ.get("ARCHLANG_UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert path.exists(), f"missing golden file {path}; run with ARCHLANG_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{name} changed; if intended, regenerate with ARCHLANG_UPDATE_GOLDEN=1"
+
+
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()

@@ -6,25 +6,13 @@ import ast
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from oracle import ROOT, spec
+from oracle import ROOT, check_golden, spec
 
 import archlang
 from archlang.compiler import compile_spec
-
-GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("ARCHLANG_UPDATE_GOLDEN") == "1"
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"missing golden file {path}; run with ARCHLANG_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"{name} changed; if intended, regenerate with ARCHLANG_UPDATE_GOLDEN=1"
 
 
 def test_golden_source_convnext_v2_atto():

@@ -4,29 +4,16 @@ weight-transfer report checked against a real `load_state_dict`."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
-from oracle import spec
+from oracle import check_golden, spec
 
 import archlang
 from archlang.cli import main
 from archlang.compiler import compile_spec, param_table
 from archlang.diff import diff, format_diff
 from archlang.diff.sections import is_owner
-
-GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("ARCHLANG_UPDATE_GOLDEN") == "1"
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"missing golden file {path}; run with ARCHLANG_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"{name} changed; if intended, regenerate with ARCHLANG_UPDATE_GOLDEN=1"
 
 
 def run(capsys, *args):

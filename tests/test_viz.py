@@ -10,8 +10,7 @@ import subprocess
 from html import unescape
 
 import pytest
-from oracle import VARIANTS, spec
-from test_codegen import check_golden
+from oracle import VARIANTS, check_golden, spec
 
 from archlang import viz
 from archlang.cli import main

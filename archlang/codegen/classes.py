@@ -406,43 +406,28 @@ def wrap_call(text: str, pad: str, limit: int = 110) -> str:
     return f"{head}(\n{body}{pad})"
 
 
-def _closing(text: str, open_at: int) -> int:
-    """Index of the bracket closing the one at `open_at` (strings are skipped)."""
+def _depths(text: str, start: int = 0):
+    """(index, char, bracket depth after it) for the characters outside string literals."""
     depth, quote = 0, None
-    for i in range(open_at, len(text)):
+    for i in range(start, len(text)):
         ch = text[i]
         if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def split_top_level(text: str) -> list[str]:
-    """Split on commas that are not nested in brackets or strings."""
-    out, depth, cur, quote = [], 0, [], None
-    for ch in text:
-        if quote:
-            cur.append(ch)
             quote = None if ch == quote else quote
             continue
         if ch in "'\"":
             quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            out.append("".join(cur).strip())
-            cur = []
             continue
-        cur.append(ch)
-    if "".join(cur).strip():
-        out.append("".join(cur).strip())
-    return out
+        depth += (ch in "([{") - (ch in ")]}")
+        yield i, ch, depth
+
+
+def _closing(text: str, open_at: int) -> int:
+    """Index of the bracket closing the one at `open_at`."""
+    return next((i for i, ch, depth in _depths(text, open_at) if depth == 0 and ch in ")]}"), -1)
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas that are not nested in brackets or strings."""
+    cuts = [i for i, ch, depth in _depths(text) if ch == "," and depth == 0]
+    parts = [text[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(text)])]
+    return [p.strip() for p in parts if p.strip()]
