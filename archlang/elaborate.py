@@ -21,6 +21,7 @@ from .program import Program, literal
 from .values import BUILTINS, Sym, Tensor
 
 MAX_DEPTH = 64
+MAX_NODES = 250_000  # ViT-g/14 is about 1,000 IR nodes; this many means a runaway loop
 
 
 @dataclass
@@ -115,6 +116,9 @@ class Elaborator(ExprEvaluator):
                  scope: str | None = None, name: str = "", module: bool = False) -> Tensor:
         frame = frame or self.cur
         scope = frame.path if scope is None else scope
+        if self.graph.next_id >= MAX_NODES:
+            raise ArchError(f"the graph grew past {MAX_NODES:,} nodes here", span,
+                            hint="is a repeat count or loop bound far larger than intended?")
         ids = [t.node for t in inputs]
         return Tensor(self.graph.add(op, ids, attrs, scope, name, module, span).id)
 

@@ -84,6 +84,7 @@ class ExprEvaluator:
             except TypeError:
                 raise ArchError(f"'{e.op}' is not defined for run-time sizes", e.span,
                                 hint="sizes support + - * and //") from None
+        _check_size(e, a, b)
         try:
             return _ARITH[e.op](a, b)
         except ZeroDivisionError:
@@ -295,6 +296,18 @@ def check_op_args(op: OpDef, args, kwargs, span: Span) -> tuple[str, ...]:
         if arg.default is REQUIRED and arg.name not in given and not (op.varkw and arg.name == "sizes"):
             raise ArchError(f"{op.name} is missing argument '{arg.name}'", span, hint=f"signature: {signature(op)}")
     return names
+
+
+def _check_size(e, a, b) -> None:
+    """Refuse constants that would take the compiler's memory or time (2 ** 2 ** 40, "a" * 10 ** 12)."""
+    if e.op == "**" and isinstance(b, (int, float)) and isinstance(a, (int, float)) and abs(b) > 4096 \
+            and abs(a) > 1:
+        raise ArchError(f"the power {a} ** {b} is too large to compute", e.span)
+    if e.op == "*" and any(isinstance(v, (str, tuple)) for v in (a, b)):
+        count = b if isinstance(b, int) else a
+        seq = a if isinstance(b, int) else b
+        if isinstance(count, int) and count * max(1, len(seq)) > 1_000_000:
+            raise ArchError("this repetition would make more than a million items", e.span)
 
 
 def signature(op: OpDef) -> str:

@@ -348,3 +348,16 @@ def test_missing_spec_file_has_no_span(tmp_path, capsys, monkeypatch):
 
 def test_case_count():
     assert len(CASES) >= 35
+
+
+@pytest.mark.parametrize("body,message", [
+    ("  let n = 2 ** 2 ** 40", "the power 2 ** 1099511627776 is too large to compute"),
+    ('  let s = "ab" * 1000000', "this repetition would make more than a million items"),
+    ("  blocks: repeat 10 ** 9 { relu() }", "the graph grew past 250,000 nodes here"),
+], ids=["huge-power", "huge-repetition", "runaway-repeat"])
+def test_runaway_constants_and_loops_stop_with_a_located_error(tmp_path, body, message):
+    path = tmp_path / "big.arch"
+    path.write_text(f"family big\ninput [B, 3, H, W]\nmodel {{\n  stem: conv2d(3, 4, 1)\n{body}\n}}\n")
+    with pytest.raises(archlang.ArchError) as err:
+        archlang.compile_spec(str(path))
+    assert err.value.message == message and err.value.span.line == 5
