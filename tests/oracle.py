@@ -58,8 +58,9 @@ def randomize(model: torch.nn.Module, seed: int = 0, calibrate: tuple[int, ...] 
     """Give every float tensor seeded, non-trivial values (BN statistics and layer scales too).
 
     With `calibrate` (an input size), BatchNorm statistics are then measured on one random batch
-    and jittered, as training would leave them: random statistics on a deep residual CNN make
-    activations grow to ~1e7, where float32 cannot show a 1e-4 difference in logits."""
+    and jittered, as training would leave them, and the classifier is scaled so logits are O(1)
+    as a trained model's are: random statistics on a deep residual CNN make activations grow to
+    ~1e7, and at logits of ~1e2 float32 alone cannot resolve a 1e-4 difference."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in model.state_dict().items():
@@ -77,7 +78,22 @@ def randomize(model: torch.nn.Module, seed: int = 0, calibrate: tuple[int, ...] 
                 t.copy_(torch.randn(t.shape, generator=gen) / fan_in ** 0.5)
     if calibrate is not None:
         calibrate_batchnorm(model, calibrate, gen)
+        scale_classifier(model, calibrate, gen)
     return model.state_dict()
+
+
+def scale_classifier(model: torch.nn.Module, size: tuple[int, ...], gen: torch.Generator) -> None:
+    """Scale the classifier's linear layers so logits on a random batch have unit spread."""
+    heads = [m for name, m in model.named_modules() if name.split(".")[0].startswith("head")
+             and isinstance(m, torch.nn.Linear)]
+    if not heads:
+        return
+    with torch.no_grad():
+        spread = model(torch.randn(4, *size, generator=gen)).abs().max().item()
+        for m in heads:
+            m.weight.div_(max(spread, 1.0))
+            if m.bias is not None:
+                m.bias.div_(max(spread, 1.0))
 
 
 def calibrate_batchnorm(model: torch.nn.Module, size: tuple[int, ...], gen: torch.Generator) -> None:
