@@ -310,16 +310,22 @@ def _check_size(e, a, b) -> None:
             raise ArchError("this repetition would make more than a million items", e.span)
 
 
-def signature(op: OpDef) -> str:
-    parts = ["tensors" if op.n_inputs == -1 else "t"] * (1 if op.n_inputs else 0)
+def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:
+    """The op's arguments (besides tensors) as a spec author writes them: `k`, `stride=1`."""
+    parts = []
     for a in op.args:
         if op.varkw and a.name == "sizes":
-            parts.append("**sizes")
+            parts.append(sizes)
         elif a.default is REQUIRED:
             parts.append(a.name)
         else:
             parts.append(f"{a.name}={show_value(a.default)}")
-    return f"{op.name}({', '.join(parts)})"
+    return parts
+
+
+def signature(op: OpDef) -> str:
+    parts = ["tensors" if op.n_inputs == -1 else "t"] * (1 if op.n_inputs else 0)
+    return f"{op.name}({', '.join(parts + arg_list(op))})"
 
 
 def show_value(v) -> str:

@@ -120,7 +120,8 @@ def fuse_model(model):
         raise ValueError("fuse() takes a model made by archlang.build()")
     if train.fused:
         return model
-    deploy = compile_spec(train.program.path, train.variant, _overrides(train), train.input_size, fuse=True)
+    # the train build's own settings as overrides: the deploy build must be the same configuration
+    deploy = compile_spec(train.program.path, train.variant, dict(train.settings), train.input_size, fuse=True)
     source = next(model.parameters())
     fused = instantiate(deploy).to(device=source.device, dtype=source.dtype)
     state = model.state_dict()
@@ -131,8 +132,3 @@ def fuse_model(model):
         new_state[key] = value.to(ref.dtype)
     fused.load_state_dict(new_state, strict=True)
     return fused.eval()
-
-
-def _overrides(compiled) -> dict:
-    """The settings of a build that differ from its variant's (so the deploy build matches)."""
-    return dict(compiled.settings)

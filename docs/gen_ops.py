@@ -24,8 +24,7 @@ def _cell(text: str) -> str:
 def arguments(op) -> str:
     """How the op is written: its operator form, a labelled layer (modules, which are applied
     to `x` or to explicit inputs), or a call with the tensor(s) first."""
-    from archlang.evaluate import show_value
-    from archlang.ops import REQUIRED
+    from archlang.evaluate import arg_list
 
     syntax = getattr(op, "syntax", "")
     if syntax:
@@ -35,13 +34,7 @@ def arguments(op) -> str:
         parts.append("[tensors]")
     elif op.kind != "module":
         parts.extend(["t", "u", "v"][:op.n_inputs])
-    for a in op.args:
-        if op.varkw and a.name == "sizes":
-            parts.append("axis=size, ...")
-        elif a.default is REQUIRED:
-            parts.append(a.name)
-        else:
-            parts.append(f"{a.name}={show_value(a.default)}")
+    parts += arg_list(op, sizes="axis=size, ...")
     call = f"{op.name}({', '.join(parts)})"
     return f"label: {call}" if op.kind == "module" else call
 

@@ -101,7 +101,3 @@ def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: i
 
 def _nearest(sizes: list[int], target: int, k: int = 4) -> list[int]:
     return sorted(sorted(sizes, key=lambda s: (abs(s - target), s))[:k])
-
-
-def describe_shape(shape) -> str:
-    return fmt(shape)
