@@ -23,6 +23,29 @@ from ..pycode import Code
 
 REQUIRED = object()
 
+# What an op *is*, declared once here and read by viz, diff, the summary and fusion instead of
+# lists of op names (a new op joins every tool by declaring its traits).
+TRAITS = {
+    "norm": "normalisation layer",
+    "batchnorm": "affine map from running statistics in eval (foldable into a neighbouring conv/linear)",
+    "conv": "convolution",
+    "linear": "dense map of the last axis",
+    "affine_map": "a linear map plus bias that fusion can compose, sum and fold (conv, linear)",
+    "activation": "element-wise non-linearity",
+    "attention": "attention (softmax(q k^T) v)",
+    "matmul": "matrix product of two tensors",
+    "reshape": "moves or regroups elements without computing (layout only)",
+    "reduction": "reduces axes (mean, max, norm)",
+    "pool": "spatial pooling window",
+    "elementwise": "element-wise arithmetic",
+    "identity": "the identity map",
+    "dropout": "identity in eval, random masking in training",
+    "branch": "combines parallel branches of one input",
+    "concat": "joins tensors along an axis",
+    "source": "makes a tensor from nothing (weights, buffers, the input)",
+    "generator": "computes a tensor from sizes alone (arange)",
+}
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -64,7 +87,12 @@ class OpDef:
     varkw: bool = False  # accepts extra keyword arguments (rearrange axis sizes)
     syntax: str = ""  # for ops written as operators: the form codegen emits them as (`a + b`)
     doc: str = ""
-    tags: frozenset = field(default_factory=frozenset)
+    traits: frozenset[str] = field(default_factory=frozenset)  # what the op is; see TRAITS
+    channel_axis: int | None = None  # the input axis holding channels/features, if the op has one
+
+    def has(self, trait: str) -> bool:
+        assert trait in TRAITS, trait
+        return trait in self.traits
 
     @property
     def arg_names(self) -> tuple[str, ...]:

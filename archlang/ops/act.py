@@ -18,7 +18,9 @@ def _act(name: str, cls: str, fn: str, args: tuple[Arg, ...] = (), doc: str = ""
     def call(a, ins):
         return P.call(fn, ins[0], **omit_defaults(op, a))
 
-    op = OpDef(name, "act", args, shape=_same, init=init, call=call, doc=doc or f"{cls} activation.")
+    traits = frozenset({"dropout"} if name == "dropout" else {"activation"})
+    op = OpDef(name, "act", args, shape=_same, init=init, call=call, doc=doc or f"{cls} activation.",
+               traits=traits)
     return op
 
 
@@ -43,13 +45,13 @@ SOFTMAX = OpDef(
     "softmax", "act", (Arg("dim", -1),), shape=_softmax_shape,
     init=lambda a: P.call("nn.Softmax", dim=a["dim"]),
     call=lambda a, ins: P.call(P.attr(ins[0], "softmax"), dim=a["dim"]),
-    doc="Softmax along one axis.",
+    doc="Softmax along one axis.", traits=frozenset({"activation"}),
 )
 
 IDENTITY = OpDef(
     "identity", "function", (), shape=_same, call=lambda a, ins: ins[0], syntax="identity()",
     doc="Pass the input through; as a branch it is the identity map fusion turns into a centred kernel.",
-    tags=frozenset({"identity"}),
+    traits=frozenset({"identity"}),
 )
 
 register(*ACTS, SOFTMAX, IDENTITY)

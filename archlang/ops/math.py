@@ -26,7 +26,7 @@ def _arange_call(a, ins):
 
 def _unary(name: str, doc: str) -> OpDef:
     return OpDef(name, "function", (), shape=lambda a, ins: ins[0],
-                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc)
+                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}))
 
 
 def _stack_shape(a, ins):
@@ -60,13 +60,14 @@ def _repeat_shape(a, ins):
 register(
     OpDef("arange", "function", (Arg("end"),), shape=_arange_shape, call=_arange_call,
           doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
-              "tensor argument (which lends nothing else): arange(x, 16)."),
+              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"})),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),
     OpDef("stack", "function", (Arg("dim", 0),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
-          doc="Stack a list of same-shaped tensors along a new axis."),
+          doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"})),
     OpDef("repeat_interleave", "function", (Arg("repeats"), Arg("dim")), shape=_repeat_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "repeat_interleave"), a["repeats"], a["dim"]),
-          doc="Repeat each entry of an axis `repeats` times in place: [a, b] -> [a, a, b, b]."),
+          doc="Repeat each entry of an axis `repeats` times in place: [a, b] -> [a, a, b, b].",
+          traits=frozenset({"reshape"})),
 )

@@ -20,7 +20,8 @@ def _binary(name: str, syntax: str) -> OpDef:
         return ins[0] if len(ins) == 1 else broadcast(ins[0], ins[1])
 
     return OpDef(name, "function", (Arg("scalar", None), Arg("reverse", False)), shape=shape,
-                 n_inputs=2, syntax=syntax, doc=f"Element-wise `{syntax}` with broadcasting; b may be a number.")
+                 n_inputs=2, syntax=syntax, doc=f"Element-wise `{syntax}` with broadcasting; b may be a number.",
+                 traits=frozenset({"elementwise"}))
 
 
 def _matmul_shape(a, ins):
@@ -233,47 +234,53 @@ def _reduce(name: str, method: str, doc: str, extra: tuple[Arg, ...] = ()) -> Op
         pre = [a[x.name] for x in extra]
         return P.call(P.attr(ins[0], method), *pre, a["dim"], **kw)
     return OpDef(name, "function", (*extra, Arg("dim"), Arg("keepdim", False)), shape=_reduce_shape,
-                 call=call, doc=doc)
+                 call=call, doc=doc, traits=frozenset({"reduction"}))
 
 
 register(
     *(_binary(n, d) for n, d in (("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"), ("div", "a / b"),
                                  ("pow", "a ** b"))),
-    OpDef("neg", "function", (), shape=lambda a, ins: ins[0], syntax="-a", doc="Negation."),
+    OpDef("neg", "function", (), shape=lambda a, ins: ins[0], syntax="-a", doc="Negation.",
+          traits=frozenset({"elementwise"})),
     OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost, syntax="a @ b",
-          doc="Matrix product, batched over leading axes (fvcore counts its MACs)."),
+          doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"})),
     OpDef("sdpa", "function", (Arg("scale", None),), shape=_sdpa_shape, n_inputs=3, cost=_sdpa_cost,
           call=_sdpa_call, doc="softmax(q @ k^T * scale) @ v, emitted as F.scaled_dot_product_attention "
-                               "(scale none: 1/sqrt(d)); costs the two matmuls."),
+                               "(scale none: 1/sqrt(d)); costs the two matmuls.", traits=frozenset({"attention"})),
     OpDef("rearrange", "function", (Arg("pattern"), Arg("sizes", ())), shape=_rearrange_shape,
           varkw=True, call=lambda a, ins: emit_rearrange(ins[0], a["pattern"].const, a["sizes"]),
-          doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code."),
+          doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code.",
+          traits=frozenset({"reshape"})),
     OpDef("reshape", "function", (Arg("shape"),), shape=_reshape_shape,
-          call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed."),
+          call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed.",
+          traits=frozenset({"reshape"})),
     OpDef("transpose", "function", (Arg("dim0"), Arg("dim1")), shape=_transpose_shape,
-          call=_method("transpose", "dim0", "dim1"), doc="Swap two axes."),
+          call=_method("transpose", "dim0", "dim1"), doc="Swap two axes.", traits=frozenset({"reshape"})),
     OpDef("permute", "function", (Arg("dims"),), shape=_permute_shape,
-          call=lambda a, ins: P.call(P.attr(ins[0], "permute"), a["dims"]), doc="Reorder axes."),
+          call=lambda a, ins: P.call(P.attr(ins[0], "permute"), a["dims"]), doc="Reorder axes.",
+          traits=frozenset({"reshape"})),
     OpDef("flatten", "function", (Arg("start_dim", 0), Arg("end_dim", -1)), shape=_flatten_shape,
           call=_method("flatten", "start_dim", "end_dim", defaults={"start_dim": 0, "end_dim": -1}),
-          doc="Merge axes start_dim..end_dim."),
+          doc="Merge axes start_dim..end_dim.", traits=frozenset({"reshape"})),
     OpDef("expand", "function", (Arg("sizes"),), shape=_expand_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "expand"), a["sizes"]),
-          doc="Broadcast unit axes to the given sizes (-1 keeps an axis)."),
+          doc="Broadcast unit axes to the given sizes (-1 keeps an axis).", traits=frozenset({"reshape"})),
     OpDef("cat", "function", (Arg("dim", 0),), shape=_cat_shape, n_inputs=-1,
           call=lambda a, ins: P.call("torch.cat", P.Code("[" + ", ".join(str(i) for i in ins) + "]"),
                                      dim=a["dim"]),
-          doc="Concatenate a list of tensors along one axis."),
+          doc="Concatenate a list of tensors along one axis.", traits=frozenset({"concat"})),
     OpDef("index", "function", (Arg("subs"),), shape=_index_shape, syntax="t[...]",
-          doc="Basic indexing with ints, slices and none."),
+          doc="Basic indexing with ints, slices and none.", traits=frozenset({"reshape"})),
     OpDef("select", "function", (Arg("dim"), Arg("index"), Arg("count", None)), shape=_select_shape,
-          syntax="a, b = t", doc="One slice along an axis (what unpacking and unbind(t, dim) take)."),
+          syntax="a, b = t", doc="One slice along an axis (what unpacking and unbind(t, dim) take).",
+          traits=frozenset({"reshape"})),
     OpDef("chunk_part", "function", (Arg("dim"), Arg("chunks"), Arg("index")), shape=_chunk_shape,
-          syntax="a, b = chunk(t, 2, dim)", doc="One of `chunks` equal pieces of an axis."),
+          syntax="a, b = chunk(t, 2, dim)", doc="One of `chunks` equal pieces of an axis.",
+          traits=frozenset({"reshape"})),
     OpDef("branch_sum", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          syntax="sum { a | b }", doc="Sum of parallel branches."),
+          syntax="sum { a | b }", doc="Sum of parallel branches.", traits=frozenset({"branch"})),
     OpDef("branch_avg", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          syntax="avg { a | b }", doc="Average of parallel branches."),
+          syntax="avg { a | b }", doc="Average of parallel branches.", traits=frozenset({"branch"})),
     _reduce("mean", "mean", "Mean over axes (fvcore counts it as 0)."),
     _reduce("amax", "amax", "Maximum over axes."),
     _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2),)),
