@@ -3,7 +3,8 @@
     python benchmarks/parity_table.py [--family repvit]
 
 Params are compared at full size (timm on the meta device); logits, state_dict loading and
-MACs use the same reduced depths as the test suite for the largest variants (tests/oracle.py).
+MACs use the same reduced depths as the test suite for the largest variants (tests/oracle.py),
+at 224 x 224 except FastViT (256 x 256, its models' input size).
 The numbers the tests assert, printed, so a note can quote them.
 """
 
@@ -18,39 +19,41 @@ sys.path.insert(0, str(ROOT / "tests"))  # the oracle's variant table and helper
 
 import timm  # noqa: E402
 import torch  # noqa: E402
-from oracle import VARIANTS, fvcore_macs, max_diff, randomize, spec, timm_model  # noqa: E402
+from oracle import FASTVIT, FASTVIT_SIZE, VARIANTS, fvcore_macs, max_diff, randomize, spec, timm_model  # noqa: E402
 
 import archlang  # noqa: E402
 
 
-def row(family: str, variant: str, timm_name: str, overrides: dict | None) -> str:
+def row(family: str, variant: str, timm_name: str, overrides: dict | None, size=(3, 224, 224)) -> str:
     overrides = overrides or {}
-    full = archlang.stats(spec(family), variant)["params"]
+    full = archlang.stats(spec(family), variant, input_size=size)["params"]
     ref_full = sum(p.numel() for p in timm_model(timm_name, meta=True).parameters())
     ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=(3, 224, 224))
-    model = archlang.load_timm(archlang.build(spec(family), variant, overrides), state)
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size)
+    model = archlang.load_timm(archlang.build(spec(family), variant, overrides, input_size=size), state)
+    x = torch.randn(2, *size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         diff = max_diff(model(x), ref(x))
-    ir, fv = archlang.stats(spec(family), variant, overrides)["macs"], fvcore_macs(ref)
-    size = "full" if not overrides else ",".join(f"{k}={v}" for k, v in overrides.items())
-    return (f"| {timm_name} | {full:,} | {ref_full:,} | {size} | {diff:.1e} | {ir / 1e9:.4f} | {fv / 1e9:.4f} "
-            f"| {100 * (ir - fv) / fv:+.3f}% |")
+    ir, fv = archlang.stats(spec(family), variant, overrides, input_size=size)["macs"], fvcore_macs(ref, size)
+    at = "full" if not overrides else ",".join(f"{k}={v}" for k, v in overrides.items())
+    return (f"| {timm_name} | {size[-1]} | {full:,} | {ref_full:,} | {at} | {diff:.1e} | {ir / 1e9:.4f} "
+            f"| {fv / 1e9:.4f} | {100 * (ir - fv) / fv:+.3f}% |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", help="only this spec (convnext, deit, repvit)")
+    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, fastvit)")
     args = parser.parse_args()
     timm.layers.set_fused_attn(False)
     torch.set_num_threads(2)
-    print(f"timm {timm.__version__}, torch {torch.__version__}; logits: eval, fp32, seeded weights, batch 2x3x224x224")
-    print("| timm model | params (IR) | params (timm) | logits/MACs at | max |Δlogit| | GMACs IR | GMACs fvcore | Δ |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|")
-    for family, variant, timm_name, overrides in VARIANTS:
+    print(f"timm {timm.__version__}, torch {torch.__version__}; logits: eval, fp32, seeded weights, batch 2")
+    print("| timm model | input | params (IR) | params (timm) | logits/MACs at | max |Δlogit| | GMACs IR "
+          "| GMACs fvcore | Δ |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    rows = [(*v, (3, 224, 224)) for v in VARIANTS] + [("fastvit", *v, FASTVIT_SIZE) for v in FASTVIT]
+    for family, variant, timm_name, overrides, size in rows:
         if args.family in (None, family):
-            print(row(family, variant, timm_name, overrides), flush=True)
+            print(row(family, variant, timm_name, overrides, size), flush=True)
 
 
 if __name__ == "__main__":
