@@ -2,7 +2,8 @@
 
 Every variant at its resolution (256): the parameter count from the IR equals timm's at full size;
 at the sizes of oracle.FASTVIT (reduced depth for the largest) timm's state_dict loads strictly,
-logits agree to 1e-4 in float32 (seeded weights, calibrated BatchNorm statistics, O(1) logits),
+logits agree to 1e-4 in float32 (seeded weights, BatchNorm statistics calibrated on a random batch
+at 128 x 128, which is cheaper and as good as any non-trivial values, O(1) logits),
 the IR's MACs are within 1% of fvcore's count of timm's model, and the module traces with fx.
 Overrides use timm's constructor names and give the model `timm.create_model` builds from them.
 """
@@ -18,6 +19,7 @@ import archlang
 SPEC = spec("fastvit")
 IDS = [v for v, _, _ in FASTVIT]
 TOL = 1e-4
+CALIBRATE = (3, 128, 128)
 
 
 def _params(model) -> int:
@@ -40,7 +42,7 @@ def test_param_count_full_size(variant, timm_name, _):
 def test_logits_state_dict_and_macs(variant, timm_name, overrides):
     overrides = overrides or {}
     ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=FASTVIT_SIZE)
+    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=CALIBRATE)
     model = archlang.build(SPEC, variant, overrides, input_size=FASTVIT_SIZE)
     assert _params(model) == _params(ref)
     archlang.load_timm(model, state)  # strict: every tensor used, none missing
