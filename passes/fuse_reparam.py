@@ -389,6 +389,12 @@ def _bound_names(body) -> Counter:
 
 
 @register("fuse-reparam")
+def fuse_pass(build):
+    """The deploy form: the fused program, to be elaborated again (with its recipes)."""
+    fusion = fuse_reparam(build.program, build.graph)
+    return build.but(program=fusion.program, fusion=fusion, graph=None, cost=None, unfused=build)
+
+
 def fuse_reparam(program: Program, graph: Graph) -> Fusion:
     """The deploy-form program of this build, plus weight recipes for every fused layer."""
     recipes: dict[int, tuple] = {}
