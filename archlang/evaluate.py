@@ -11,7 +11,7 @@ import operator
 
 from . import syntax as S
 from .errors import ArchError, Span
-from .lower import Binding, bind, check_pattern, default, plan_call
+from .binding import Binding, bind, check_pattern, default, plan_call
 from .ops import OpDef
 from .values import BUILTINS, ShapeOf, Sym, Tensor, sym_binop
 
@@ -165,7 +165,9 @@ class ExprEvaluator:
             return self.call_builtin(plan.name, e, frame)
         if plan.kind == "shape":
             return ShapeOf(self.tensor(plan.tensors[0], frame).node)
-        if plan.tensor_list:
+        if plan.build:  # a generator without a tensor: a build-time tensor (lowering placed it)
+            tensors = []
+        elif plan.tensor_list:
             items = self.expr(plan.tensors[0], frame)
             if not isinstance(items, tuple) or not items or not all(isinstance(t, Tensor) for t in items):
                 raise ArchError(f"{plan.name} takes a list of tensors first", plan.tensors[0].span)
@@ -184,12 +186,13 @@ class ExprEvaluator:
         except (TypeError, ValueError, ZeroDivisionError) as exc:
             raise ArchError(f"{name}(...) failed: {exc}", e.span) from None
 
-    def attrs(self, binding: Binding, frame) -> dict:
+    def attrs(self, binding: Binding, frame, skip: tuple[str, ...] = ()) -> dict:
         """Values of a binding's arguments (defaults filled in), as the IR node's attributes."""
         op = binding.op
         out = {}
         for name, e in binding.args:
-            out[name] = default(op, name) if e is None else self.op_arg(op, name, e, frame)
+            if name not in skip:
+                out[name] = default(op, name) if e is None else self.op_arg(op, name, e, frame)
         if op.varkw:
             out["sizes"] = tuple((k, self.expr(e, frame)) for k, e in binding.sizes)
             pattern = binding.expr("pattern")

@@ -29,6 +29,7 @@ class Node:
     module: bool  # True when the node is a module of its own (scope is its path)
     span: Span
     shape: tuple | None = None
+    init: bool = False  # computed once in the module's __init__ (a build-time tensor), not in forward
 
     def attr(self, key: str, default=None):
         for k, v in self.attrs:
@@ -73,8 +74,9 @@ class Graph:
     shaped: bool = False  # every node carries its shape (set by check-shapes)
 
     # -- construction
-    def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span) -> Node:
-        node = Node(self.next_id, op, tuple(inputs), tuple(attrs.items()), scope, name, module, span)
+    def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span,
+            init: bool = False) -> Node:
+        node = Node(self.next_id, op, tuple(inputs), tuple(attrs.items()), scope, name, module, span, init=init)
         self.next_id += 1
         self.g.add_node(node.id, node=node)
         for pos, src in enumerate(node.inputs):
@@ -134,6 +136,10 @@ class Graph:
             for i in n.inputs:
                 if i not in self.g or i >= n.id:
                     problems.append(f"%{n.id} reads %{i}, which is not an earlier node")
+                elif self.node(i).init and not n.init and n.op not in ("buffer", "weight"):
+                    problems.append(f"%{n.id} runs in forward but reads %{i}, computed in __init__")
+                elif n.init and not self.node(i).init:
+                    problems.append(f"%{n.id} is computed in __init__ but reads %{i}, computed in forward")
             if n.module and self.modules.get(n.path, None) is None:
                 problems.append(f"%{n.id} is module {n.path!r} but the module table lacks it")
             if n.module or n.op in ("weight", "buffer"):
@@ -176,5 +182,5 @@ def format_node(n: Node, where) -> str:
     text = f"%{n.id} = {n.op}({ins})"
     if attrs:
         text += " {" + attrs + "}"
-    text += f" : {fmt(n.shape)}  @{scope}"
+    text += f" : {fmt(n.shape)}  @{scope}" + ("  [init]" if n.init else "")
     return f"{text}  # {where(n.span)}"

@@ -99,11 +99,17 @@ class Attr(Expr):
 
 @dataclass(frozen=True)
 class Label:
-    """A module name; `index` is set for indexed labels inside loops (`qkvs[i]:`)."""
+    """A module name; `index` is set for indexed labels (`qkvs[i]:`, an nn.ModuleList entry),
+    `computed` for computed names (`layer{i + 1}:` is `layer` followed by the value)."""
 
     name: str
     index: Expr | None
     span: Span
+    computed: Expr | None = None
+
+    @property
+    def exprs(self) -> tuple[Expr, ...]:
+        return tuple(e for e in (self.index, self.computed) if e is not None)
 
 
 @dataclass(frozen=True)
@@ -139,8 +145,13 @@ class Assign(Stmt):
 
 @dataclass(frozen=True)
 class Group(Stmt):
+    """`label: { body }`, applied to x; as a bound layer (`y = q: { ... }(t)`) it has `inputs`
+    (one tensor) and `targets`."""
+
     label: Label
     body: tuple[Stmt, ...]
+    inputs: tuple[Expr, ...] | None = None
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,13 @@ class For(Stmt):
 
 @dataclass(frozen=True)
 class Return(Stmt):
-    value: Expr
+    """`return a` or `return a, b` (a block with several outputs)."""
+
+    values: tuple[Expr, ...]
+
+    @property
+    def value(self) -> Expr:
+        return self.values[0]
 
 
 @dataclass(frozen=True)
@@ -214,12 +231,17 @@ class BlockParam:
 
 @dataclass(frozen=True)
 class BlockDef:
+    """A block (or the model body). `inputs` names its tensor inputs; the current tensor `x`
+    starts as the input named x, or else as the first."""
+
     name: str
     params: tuple[BlockParam, ...]
     body: tuple[Stmt, ...]
     roles: tuple[str, ...]
     span: Span
     file: str
+    inputs: tuple[str, ...] = ("x",)
+    input_spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)

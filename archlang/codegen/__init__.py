@@ -15,6 +15,7 @@ from ..errors import ArchError
 from ..program import Program, literal
 from .classes import ClassEmitter, Unit, render_line
 from .helpers import HELPERS
+from .sequential import layer_table, sequential_items
 from .names import camel, free_names, unique
 
 HEADER = '''"""{title}
@@ -34,7 +35,7 @@ class ModuleEmitter:
         self.sources: list[str] = []  # class sources in dependency order
         self.block_names: dict[str, str] = {}
         self.groups: dict[tuple, P.Code] = {}
-        self.taken: set[str] = set(HELPERS) | {"create_model", "SETTINGS"}
+        self.taken: set[str] = set(HELPERS) | {"create_model", "SETTINGS", "LAYERS"}
         self._threaded: dict[str, list[str]] = {}
 
     def prov(self, span) -> str:
@@ -48,7 +49,7 @@ class ModuleEmitter:
         if block in self._threaded:
             return self._threaded[block]
         bdef = self.program.blocks[block]
-        names = free_names(bdef.body, {p.name for p in bdef.params})
+        names = free_names(bdef.body, {p.name for p in bdef.params} | set(bdef.inputs))
         need = {n: "it" for n in names if n in self.settings}
         for callee in _callees(bdef.body):
             if callee in self.program.blocks and callee not in stack:
@@ -79,14 +80,14 @@ class ModuleEmitter:
         self.block_names[block] = name
         params = [(p.name, P.lit(literal(p.default)) if p.default is not None else None) for p in bdef.params]
         unit = Unit(name, "block", params, self.threaded(block), bdef.body, self.lowering.block(block).stmts,
-                    bdef.span, doc=_block_doc(bdef))
+                    bdef.span, doc=_block_doc(bdef), inputs=bdef.inputs)
         self.emit_unit(unit)
         return name
 
     def group_constructor(self, name: str, lowered: L.LBody, body, span, caller: ClassEmitter) -> P.Code:
         """Constructor of an inline group: nn.Sequential for a sequential body, else a class."""
         if lowered.sequential:
-            return P.call("nn.Sequential", *[caller.constructor(node) for node in lowered.stmts])
+            return P.call("nn.Sequential", *sequential_items(lowered.stmts, caller))
         key = (span.file, span.line, span.col)
         if key not in self.groups:
             free = free_names(body, set())
@@ -132,8 +133,13 @@ class ModuleEmitter:
                              spec=spec, variant=self.variant or "(none)", variant_flag=flag)]
         out.append("import math\n" if "math" in self.uses else "")
         out.append("import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n")
+        if "LAYERS" in self.uses:
+            table = layer_table()
+            self.uses.update(table.helpers)
         for helper in sorted(h for h in self.uses if h in HELPERS):
             out.append("\n" + HELPERS[helper] + "\n")
+        if "LAYERS" in self.uses:
+            out.append("\n" + table.source + "\n\n")
         for src in self.sources:
             out.append("\n" + src + "\n")
         out.append("\n" + self.settings_source() + "\n")

@@ -153,11 +153,14 @@ def _walk_stmt(st, bound: set[str], out: list[str]) -> None:
     elif isinstance(st, S.Layer):
         for e in (*st.args, *(k.value for k in st.kwargs), *(st.inputs or ())):
             _walk_expr(e, bound, out)
-        if st.label and st.label.index is not None:
-            _walk_expr(st.label.index, bound, out)
+        for e in st.label.exprs if st.label else ():
+            _walk_expr(e, bound, out)
         bound.update(st.targets or ())
     elif isinstance(st, S.Group):
+        for e in (*st.label.exprs, *(st.inputs or ())):
+            _walk_expr(e, bound, out)
         _walk_body(st.body, set(bound), out)
+        bound.update(st.targets or ())
     elif isinstance(st, S.Residual):
         _walk_body(st.body, bound, out)
         _walk_body(st.shortcut or (), bound, out)
@@ -170,12 +173,13 @@ def _walk_stmt(st, bound: set[str], out: list[str]) -> None:
             _walk_body(body, bound, out)
         _walk_body(st.orelse or (), bound, out)
     elif isinstance(st, S.For):
-        _walk_expr(st.start, bound, out)
-        _walk_expr(st.stop, bound, out)
+        for e in (st.start, st.stop, *(st.label.exprs if st.label else ())):
+            _walk_expr(e, bound, out)
         inner = set(bound) | ({st.var} if st.var else set())
         _walk_body(st.body, inner, out)
     elif isinstance(st, S.Return):
-        _walk_expr(st.value, bound, out)
+        for e in st.values:
+            _walk_expr(e, bound, out)
 
 
 def _walk_expr(e, bound: set[str], out: list[str]) -> None:

@@ -21,6 +21,8 @@ def _arange_shape(a, ins):
 
 
 def _arange_call(a, ins):
+    if not ins:  # arange(n): a build-time tensor (int64), computed in __init__
+        return P.call("torch.arange", a["end"])
     return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=P.attr(ins[0], "dtype"))
 
 
@@ -59,8 +61,9 @@ def _repeat_shape(a, ins):
 
 register(
     OpDef("arange", "function", (Arg("end"),), shape=_arange_shape, call=_arange_call,
-          doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
-              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"})),
+          doc="The vector [0, 1, ..., end - 1]: arange(x, 16) is computed in forward on the device and "
+              "dtype of x (which lends nothing else); arange(16) is a build-time tensor (int64) for "
+              "buffers.", traits=frozenset({"generator"})),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),

@@ -27,6 +27,10 @@ def init_tensor(a: dict[str, P.Code]) -> P.Code:
         return P.binop("*", P.call("torch.randn", shape), std)
     if value == "trunc_normal":
         return P.call("nn.init.trunc_normal_", P.call("torch.empty", shape), std=std)
+    if isinstance(value, tuple):  # a literal list of values (ints stay ints: index tables)
+        values = P.call("torch.tensor", init)
+        flat = shape.is_const and len(shape.const) == 1 and not any(isinstance(v, tuple) for v in value)
+        return values if flat else P.call(P.attr(values, "reshape"), shape)
     return P.call("torch.full", shape, init)
 
 
@@ -35,14 +39,16 @@ _ARGS = (Arg("shape"), Arg("init", "zeros"), Arg("std", 0.02))
 register(
     OpDef("weight", "source", _ARGS, shape=_shape, n_inputs=0,
           params=lambda a: {"": tuple(a.shape)},
-          init=lambda a: P.call("nn.Parameter", init_tensor(a)),
+          init=lambda a: P.call("nn.Parameter", P.call(P.attr(init_tensor(a), "float"))
+                                if a["init"].is_const and isinstance(a["init"].const, tuple) else init_tensor(a)),
           doc="A learned tensor (nn.Parameter) named by the variable it is assigned to. "
               "init: a number, or \"zeros\", \"ones\", \"normal\", \"trunc_normal\" (with std).",
           traits=frozenset({"source"})),
     OpDef("buffer", "source", (*_ARGS, Arg("persistent", True)), shape=_shape, n_inputs=0,
           buffers=lambda a: {"": tuple(a.shape)} if a.persistent else {},
           init=init_tensor,
-          doc="A tensor that is state but not learned (register_buffer).", traits=frozenset({"source"})),
+          doc="A tensor that is state but not learned (register_buffer); `buffer(expr)` with a build-time "
+              "tensor (arange, lists, arithmetic) computes its values in __init__.", traits=frozenset({"source"})),
     OpDef("input", "source", (Arg("shape"),), shape=_shape, n_inputs=0, syntax="input [B, C, H, W]",
           doc="The model input (the forward argument).", traits=frozenset({"source"})),
 )
