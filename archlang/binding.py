@@ -137,6 +137,11 @@ class CallPlan:
 
 def plan_call(e: S.Call, blocks) -> CallPlan:
     """Decide what `e` calls, with every check that needs no values."""
+    if isinstance(e.func, S.Call) and isinstance(e.func.func, S.Name) \
+            and (e.func.func.id in blocks or getattr(OPS.get(e.func.func.id), "kind", "") in ("module", "act")):
+        layer = e.func.func.id
+        raise ArchError(f"'{layer}' is applied to inputs here, which makes it a layer: it needs a label",
+                        e.span, hint=f"write `name: {layer}(...)(...)` (a nested layer takes a label)")
     if not isinstance(e.func, S.Name):
         raise ArchError("only named functions and ops can be called", e.func.span)
     name = e.func.id

@@ -64,6 +64,7 @@ class Elaborator(ExprEvaluator):
         self.outer_roles: tuple[str, ...] = ()  # roles written on an enclosing if/residual/sum/loop
         self.building = False  # evaluating a build-time statement: its nodes are computed in __init__
         self.init_shapes: dict[int, tuple] = {}  # shapes of build-time tensors (known at once)
+        self.computed: dict[int, Tensor] = {}  # computed buffer/weight node -> the value it was made from
 
     # ---------------------------------------------------------------- entry
     def run(self) -> Graph:
@@ -241,6 +242,7 @@ class Elaborator(ExprEvaluator):
             attrs = {"shape": self.init_shapes[value.node], "init": "computed",
                      **self.attrs(node.binding, frame, skip=("shape", "init", "std"))}
             frame.env[name] = self.add_node(op.name, [value], attrs, frame, node.span, name=name)
+            self.computed[frame.env[name].node] = value  # what later build-time code reads
             return
         attrs = self.attrs(node.binding, frame)
         check_literal_init(attrs, node.binding)

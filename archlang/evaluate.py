@@ -10,8 +10,8 @@ from __future__ import annotations
 import operator
 
 from . import syntax as S
-from .errors import ArchError, Span
 from .binding import Binding, bind, check_pattern, default, plan_call
+from .errors import ArchError, Span
 from .ops import OpDef
 from .values import BUILTINS, ShapeOf, Sym, Tensor, sym_binop
 
@@ -35,7 +35,8 @@ def describe(value) -> str:
 
 
 class ExprEvaluator:
-    """Needs: self.graph, self.lookup(name, frame, span), self.add_node(...)."""
+    """Needs: self.graph, self.lookup(name, frame, span), self.add_node(...), self.building (a
+    build-time statement is evaluated) and self.computed (computed buffers -> their values)."""
 
     def expr(self, e: S.Expr, frame):
         method = getattr(self, "e_" + type(e).__name__)
@@ -62,7 +63,10 @@ class ExprEvaluator:
         return e.value
 
     def e_Name(self, e, frame):
-        return self.lookup(e.id, frame, e.span)
+        v = self.lookup(e.id, frame, e.span)
+        if self.building and isinstance(v, Tensor) and v.node in self.computed:
+            return self.computed[v.node]  # build-time code reads a computed buffer's values
+        return v
 
     def e_ListExpr(self, e, frame):
         return tuple(self.expr(i, frame) for i in e.items)

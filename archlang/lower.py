@@ -36,7 +36,7 @@ from .binding import (  # noqa: F401  (re-exported: the lowering's view of calls
 )
 from .errors import ArchError, Span, did_you_mean
 from .ops import OPS, OpDef
-from .phases import BUILD, FORWARD, Scope
+from .phases import BOTH, BUILD, FORWARD, Scope
 from .structure import (  # noqa: F401
     CHOOSE,
     describe_stmt,
@@ -186,7 +186,7 @@ class Where:
 
     sequential: bool
     scope: Scope
-    owner: str  # "block 'foo'", "the model body", "group 'head'", "an item of loop 'blocks'"
+    owner: str  # "block 'foo'", "the model body", "group 'head'", "the body of loop 'blocks'"
     breaker: S.Stmt | None = None  # the statement that keeps a group body from being sequential
 
 
@@ -256,7 +256,7 @@ class Lowering:
         self.exprs(*call.args, *(k.value for k in call.kwargs))
         binding = bind(op, call.args, call.kwargs, call.span)
         first = binding.expr("shape") if "shape" in op.arg_names else None
-        when = scope.when(first, self.blocks) if first is not None else None
+        when = scope.when(first, self.blocks, both=BUILD) if first is not None else None
         if when == FORWARD:
             raise ArchError(f"the values of a {op.name} are computed when the module is built, but this "
                             "expression reads a forward tensor", first.span,
@@ -267,7 +267,7 @@ class Lowering:
                 if binding.expr(name) is not None:
                     raise ArchError(f"a computed {op.name} takes its values from its first argument, "
                                     f"so '{name}' has no meaning here", binding.expr(name).span, hint=f"drop '{name}'")
-        scope.bind(st.targets, FORWARD, st.span)
+        scope.bind(st.targets, BOTH if computed else FORWARD, st.span)
         return LSource(st, binding, computed)
 
     def split(self, st: S.Assign, call: S.Call, scope: Scope) -> LSplit:
@@ -397,7 +397,7 @@ class Lowering:
         if only is not None:
             item = self.l_Layer(only, Where(True, where.scope, where.owner))
             return LContainer(st, item, None, module_list=only.inputs is not None and not _just_x(only.inputs))
-        return LContainer(st, None, self.group(st.body, f"an item of loop '{st.label.name}'"))
+        return LContainer(st, None, self.group(st.body, f"the body of loop '{st.label.name}'"))
 
     def loop_body(self, body, where: Where) -> tuple[LStmt, ...]:
         """A loop body is lowered until the names it binds agree with those it starts from (a
@@ -450,7 +450,7 @@ def needs_label(st: S.Layer, where: Where) -> ArchError:
                          "is an nn.Sequential numbered 0, 1, ...)", st.span, hint=f"write `name: {st.callee}(...)`")
     return ArchError(f"this {what} needs a label: {where.owner} is not a plain sequence of unlabelled layers, "
                      "so its modules cannot be numbered like nn.Sequential entries", st.span,
-                     notes=((f"{describe_stmt(where.breaker)} here is why", where.breaker.span),),
+                     notes=((describe_stmt(where.breaker), where.breaker.span),),
                      hint=f"label it (`name: {st.callee}(...)`), or keep only unlabelled layers, "
                           "and loops and ifs of them, in the body")
 

@@ -4,8 +4,8 @@ A tensor made only from compile-time values and generators called without a tens
 (`arange(7)`) is a *build-time* tensor: an index table, a coordinate grid, a RoPE sin/cos table.
 The emitted module computes it in `__init__` with plain torch code; it reaches forward only
 through a buffer (`index = buffer(expr, persistent = false)`), whose name and persistence the spec
-chooses. Every other tensor (x, a block's inputs, weights, buffers and whatever is computed from
-them) is a *forward* tensor.
+chooses; later build-time code may read the buffer's values too. Every other tensor (x, a block's
+inputs, weights, buffers and whatever is computed from them) is a *forward* tensor.
 
 `Scope` tracks, statically, which names of one class body hold which kind of tensor, so lowering
 can tell each assignment where it runs, and refuse expressions that mix the two (forward cannot
@@ -19,6 +19,7 @@ from .binding import plan_call
 from .errors import ArchError, Span
 
 FORWARD, BUILD, MIXED = "forward", "build", "mixed"
+BOTH = "both"  # a computed buffer or weight: forward reads the tensor the module owns, build-time code its values
 
 
 class Scope:
@@ -54,27 +55,33 @@ class Scope:
                 self.kinds[name] = kind
 
     # -- classifying expressions
-    def when(self, e: S.Expr, blocks) -> str | None:
+    def when(self, e: S.Expr, blocks, both: str = FORWARD) -> str | None:
         """FORWARD, BUILD, or None for a compile-time value. An expression mixing both kinds of
-        tensor is refused at its build-time part (forward cannot read it)."""
-        build, forward = self._first(e, blocks)
-        if build is not None and forward is not None:
-            raise forward_reads(build)
-        return BUILD if build is not None else FORWARD if forward is not None else None
+        tensor is refused at its build-time part (forward cannot read it). Computed buffers go
+        with either kind; an expression of them alone is `both` (forward, unless it gives the
+        values of a new buffer)."""
+        found = self._first(e, blocks)
+        if found[BUILD] is not None and found[FORWARD] is not None:
+            raise forward_reads(found[BUILD])
+        if found[BUILD] is not None:
+            return BUILD
+        if found[FORWARD] is not None:
+            return FORWARD
+        return both if found[BOTH] is not None else None
 
     def forward(self, e: S.Expr, blocks) -> None:
         """`e` is evaluated in forward: it may not read a build-time tensor."""
-        build, _ = self._first(e, blocks)
+        build = self._first(e, blocks)[BUILD]
         if build is not None:
             raise forward_reads(build)
 
-    def _first(self, e: S.Expr, blocks):
-        """The first build-time and the first forward part of `e` (None when there is none)."""
-        found = {BUILD: None, FORWARD: None}
+    def _first(self, e: S.Expr, blocks) -> dict:
+        """The first part of `e` of each kind (None when there is none)."""
+        found = {BUILD: None, FORWARD: None, BOTH: None}
         for sub, kind in self._parts(e, blocks, sizes_only=False):
             if found[kind] is None:
                 found[kind] = sub
-        return found[BUILD], found[FORWARD]
+        return found
 
     def _parts(self, e: S.Expr, blocks, sizes_only: bool):
         if isinstance(e, S.Name):

@@ -63,18 +63,18 @@ def is_plain_chain(stmts, blocks) -> bool:
 
 
 def describe_stmt(st: S.Stmt) -> str:
-    """A statement as a reader would call it, for messages."""
+    """Why a statement is not an unlabelled module layer, for messages."""
     if isinstance(st, S.Layer):
         if st.targets is not None:
-            return "a bound layer"
+            return "this layer binds its output to a name"
         if st.inputs is not None:
-            return "a layer applied to explicit inputs"
+            return "this layer takes explicit inputs"
         if st.label is not None:
-            return "a labelled layer"
-        return f"'{st.callee}', which is not a module,"
+            return "this layer is labelled"
+        return f"'{st.callee}' is a function, not a module"
     names = {S.Assign: "an assignment", S.Let: "a let", S.Group: "a labelled group", S.Residual: "a residual",
              S.Branches: "a sum/avg", S.Return: "a return", S.Pass: "a pass", S.For: "a labelled loop"}
-    return names.get(type(st), "a statement")
+    return f"this is {names.get(type(st), 'a statement')}, not a layer"
 
 
 def outputs_of(body) -> int:

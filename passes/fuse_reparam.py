@@ -295,7 +295,8 @@ def _collapse_group(st: S.Group, ctx: _Ctx):
     body = [s for s in st.body if not isinstance(s, S.Pass)]
     if len(body) == 1 and _plain(body[0]) and id(body[0]) in ctx.recipes and _leaf(body[0], ctx.recipes):
         only = body[0]
-        new = dataclasses.replace(only, label=st.label, span=st.span, roles=st.roles + only.roles)
+        new = dataclasses.replace(only, label=st.label, span=st.span, roles=st.roles + only.roles,
+                                  inputs=st.inputs, targets=st.targets)  # a bound group keeps its binding
         ctx.recipes[id(new)] = _scoped(st.label, ctx.recipes[id(only)])
         ctx.log("collapse_block", st.span)
         return new
@@ -320,7 +321,7 @@ def _inline_call(st: S.Layer, ctx: _Ctx) -> S.Layer:
     for let in lets:
         binding[let.name] = _subst(let.value, binding)
     new = dataclasses.replace(
-        inner, label=st.label, span=st.span, roles=st.roles + inner.roles,
+        inner, label=st.label, span=st.span, roles=st.roles + inner.roles, inputs=st.inputs, targets=st.targets,
         args=tuple(_subst(a, binding) for a in inner.args),
         kwargs=tuple(dataclasses.replace(k, value=_subst(k.value, binding)) for k in inner.kwargs))
     ctx.recipes[id(new)] = _scoped(st.label, ctx.recipes[id(inner)])
@@ -425,7 +426,7 @@ def _maybe_collapsible(name: str, bdef: S.BlockDef, ctx: _Ctx) -> None:
     lets = [s for s in bdef.body if isinstance(s, S.Let)]
     rest = [s for s in bdef.body if not isinstance(s, (S.Let, S.Pass))]
     if len(rest) == 1 and _plain(rest[0]) and id(rest[0]) in ctx.recipes and _leaf(rest[0], ctx.recipes) \
-            and name not in ctx.collapsible:
+            and name not in ctx.collapsible and len(bdef.inputs) == 1:
         # The recipe stays relative to the block's scope; call sites prefix their label.
         ctx.collapsible[name] = (bdef, rest[0], lets)
         ctx.log("collapse_block", bdef.span)

@@ -15,8 +15,8 @@ from ..errors import ArchError
 from ..program import Program, literal
 from .classes import ClassEmitter, Unit, render_line
 from .helpers import HELPERS
-from .sequential import layer_table, sequential_items
 from .names import camel, free_names, unique
+from .sequential import layer_table, sequential_items
 
 HEADER = '''"""{title}
 

@@ -74,7 +74,6 @@ class ClassEmitter:
         self.fwd_locals: set[str] = set(unit.input_names)
         self.tensors: dict[str, str] = {"x": "x", **{n: input_var(n) for n in unit.inputs}}
         self.weights: set[str] = set()
-        self.built: set[str] = set()  # build-time tensors: __init__ locals
         self.loop_depth = 0
         self.taken: set[str] = {"x", *self.tensors.values()}
         self.init_x = ExprTranslator(self.resolve_init, ctx.uses)
@@ -144,8 +143,9 @@ class ClassEmitter:
         check_attr(name, Span(st.span.file, st.span.line, st.span.col, st.span.line, st.span.col + len(name)),
                    what=op.name)
         a = self.init_x.args(node.binding)
-        if node.computed:  # the values of a build-time tensor, computed here
-            value = a["shape"]
+        if node.computed:  # the values of a build-time tensor, computed here (a local later code may read)
+            self.bind_built((name,), a["shape"], st.span)
+            value = P.name(py_name(name))
             init = P.call("nn.Parameter", P.call(P.attr(value, "float"))) if op.name == "weight" else value
         else:
             init = op.init(a)
@@ -174,7 +174,6 @@ class ClassEmitter:
     def bind_built(self, targets, value: P.Code, span: Span) -> None:
         """Build-time tensors are __init__ locals named as in the spec (like lets)."""
         names = [py_name(t) for t in targets]
-        self.built.update(targets)
         self.ct_names.update(targets)
         self.init.add(f"{', '.join(names)} = {value}", span)
 
@@ -385,9 +384,9 @@ class ClassEmitter:
             self.fwd_locals.add(st.var)
         block = self.fresh("block")
         inputs = ", ".join(str(self.fwd_x(e)) for e in node.item.st.inputs)
-        rng = self.loop_range(st, self.fwd_x)
-        self.fwd.add(f"for {var}, {block} in zip({rng}, {module}):" if uses_var else f"for {block} in {module}:",
-                     st.span)
+        head = f"for {var}, {block} in zip({self.loop_range(st, self.fwd_x)}, {module}):" if uses_var \
+            else f"for {block} in {module}:"
+        self.fwd.add(head, st.span)
         self.fwd.indent += 1
         self.fwd.add(f"{x} = {block}({inputs})", st.span)
         self.fwd.indent -= 1
@@ -473,10 +472,27 @@ def wrap_call(text: str, pad: str, limit: int = 110) -> str:
     if _closing(text, len(head)) != len(text) - 1:
         return text  # the first call is not the whole right-hand side, e.g. x.a(...).b(...)
     args = split_top_level(inner[:-1])
+    comp = _comprehension(args[0]) if len(args) == 1 else None
+    if comp is not None:  # f(*[item for i in ...]): the item on its own line, then each clause
+        elem, clauses = comp
+        lines = [f"{pad}    {wrap_call(elem, pad + '    ', limit)}"] + [f"{pad}    {c}" for c in clauses]
+        return f"{head}(*[\n" + "\n".join(lines) + f"\n{pad}])"
     if len(args) < 2:
         return text
     body = "".join(f"{pad}    {a},\n" for a in args)
     return f"{head}(\n{body}{pad})"
+
+
+def _comprehension(arg: str) -> tuple[str, list[str]] | None:
+    """`*[elem for a in x for b in y]` -> (elem, ['for a in x', 'for b in y']), else None."""
+    if not (arg.startswith("*[") and arg.endswith("]")) or _closing(arg, 1) != len(arg) - 1:
+        return None
+    inner = arg[2:-1]
+    cuts = [i for i, ch, depth in _depths(inner) if depth == 0 and inner.startswith(" for ", i)]
+    if not cuts:
+        return None
+    parts = [inner[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(inner)])]
+    return parts[0], parts[1:]
 
 
 def _depths(text: str, start: int = 0):
