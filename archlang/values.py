@@ -103,5 +103,7 @@ BUILTINS = {
     "sqrt": (math.sqrt, "math.sqrt", "square root"),
     "sum": (sum, "sum", "sum of a list"),
     "make_divisible": (make_divisible, "make_divisible",
-                       "round a channel count to a multiple of a divisor (timm's rule)"),
+                       "make_divisible(v, divisor = 8, min_value = none, round_limit = 0.9): v rounded to the "
+                       "nearest multiple of divisor, at least min_value (none: divisor), one divisor more when "
+                       "rounding lost over 1 - round_limit of v (timm's rule)"),
 }

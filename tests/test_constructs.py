@@ -378,3 +378,51 @@ def test_construct_mistake_is_located(c: Case, tmp_path, capsys):
     code, out, err = run_cli(capsys, "build", str(spec), "-o", str(tmp_path / "out.py"))
     assert code == 2 and out == "" and "Traceback" not in err, err
     check_render(err, c, spec)
+
+
+def test_nested_sequences_load_into_the_same_torch_structure(tmp_path):
+    """`blocks.i.j` as timm builds it: an nn.Sequential per stage, entries numbered in order."""
+    text = """
+family nested
+param dims = [8, 16]
+param depths = [1, 3]
+input [B, 8, H, W]
+model {
+  blocks: for i in 0..len(dims) {
+    if i > 0 { conv2d(dims[i - 1], dims[i], 2, stride = 2, padding = 0) }
+    for j in 0..depths[i] { conv2d(dims[i], dims[i], 3, groups = dims[i]) }
+    gelu()
+  }
+  proj[0]: { c: conv2d(16, 4, 1) }
+  proj[1]: conv2d(4, 4, 1)
+}
+"""
+    m, _ = build(tmp_path, text, size=(8, 16, 16))
+    nn = torch.nn
+
+    def dw(d):
+        return nn.Conv2d(d, d, 3, padding=1, groups=d)
+
+    class Proj0(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(16, 4, 1)
+
+        def forward(self, x):
+            return self.c(x)
+
+    class Ref(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.Sequential(nn.Sequential(dw(8), nn.GELU()),
+                                        nn.Sequential(nn.Conv2d(8, 16, 2, stride=2), dw(16), dw(16), dw(16), nn.GELU()))
+            self.proj = nn.ModuleList([Proj0(), nn.Conv2d(4, 4, 1)])
+
+        def forward(self, x):
+            return self.proj[1](self.proj[0](self.blocks(x)))
+
+    ref = Ref().eval()
+    ref.load_state_dict(m.state_dict())  # strict: the same names and shapes
+    x = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(traced_equal(m, x), ref(x), atol=1e-6)
