@@ -426,3 +426,37 @@ model {
     x = torch.randn(2, 8, 16, 16)
     with torch.no_grad():
         assert torch.allclose(traced_equal(m, x), ref(x), atol=1e-6)
+
+
+BUILD_OPS = """
+family ops
+input [B, 6]
+model {
+  t = arange(6)
+  a = rearrange(t, "(h w) -> h w", h = 2) * 1.0
+  b = softmax(a, dim = -1)
+  c = transpose(b, 0, 1) @ b
+  d = mean(c, 0) + amax(c, 1)
+  u, v = chunk(repeat_interleave(d, 2, dim = 0), 2, 0)
+  f = cat([exp(-u) * sin(v), cos(v) ** 2])
+  table = buffer(stack([f, flatten(a)]), persistent = false)
+  x = x + table[0]
+}
+"""
+
+
+def test_function_ops_work_at_build_time(tmp_path):
+    """Any function op (layout, activations as functions, matmul, reductions, splits) can build a
+    buffer; the matmul done in __init__ costs no MACs."""
+    m, path = build(tmp_path, BUILD_OPS, size=(6,))
+    a = torch.arange(6).reshape(2, 3) * 1.0
+    b = a.softmax(-1)
+    c = b.T @ b
+    d = c.mean(0) + c.amax(1)
+    u, v = d.repeat_interleave(2).chunk(2)
+    f = torch.cat([torch.exp(-u) * torch.sin(v), torch.cos(v) ** 2])
+    assert torch.allclose(m.table, torch.stack([f, a.flatten()]))
+    x = torch.randn(2, 6)
+    assert torch.allclose(traced_equal(m, x), x + f)
+    c = compile_spec(path, input_size=(6,))
+    assert c.cost.macs == 0 and any(n.op == "matmul" and n.init for n in c.graph.nodes())
