@@ -125,7 +125,7 @@ class Elaborator(ExprEvaluator):
     def build_shape(self, node) -> tuple:
         """A build-time tensor's shape, computed as it is made: it depends on no input, and a
         computed buffer's shape is known from it."""
-        if has_sym(node.attr_dict):
+        if any(has_sym(v) for v in node.attr_dict.values()):
             raise ArchError("a build-time tensor's sizes must be known at compile time, not from the input",
                             node.span, hint="shape(t) and input sizes are run-time sizes")
         try:
@@ -167,7 +167,7 @@ class Elaborator(ExprEvaluator):
 
     def computed_label(self, label: S.Label, frame: Frame) -> str:
         """`layer{i + 1}:` -> 'layer' followed by the value (an int or a name part)."""
-        from .codegen.names import check_attr
+        from .codegen.names import check_attr  # the Python-name rules (program.py reads them so too)
 
         v = self.const(label.computed, frame, "a computed label")
         if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, int) and v < 0):

@@ -331,6 +331,10 @@ CASES = [
         "name it, and make it a buffer forward reads: `t = buffer(...)`"),
     bad("build-time-size-from-input", IN + model("c = arange(shape(x)[2])", "b = buffer(c)"), "shape(x)[2]",
         "argument 'end' of arange depends on the input size", "module sizes must be known at compile time"),
+    bad("build-time-size-from-a-run-time-size", IN + model("h = shape(x)[2]", "c = expand(arange(4)[none], [h, 4])",
+                                                          "b = buffer(c)"), "expand(arange(4)[none], [h, 4])",
+        "a build-time tensor's sizes must be known at compile time, not from the input",
+        "shape(t) and input sizes are run-time sizes"),
     bad("build-time-and-forward-on-two-paths", "param f = true\n" + IN + model(
         "if f {", "  t = arange(3)", "} else {", "  t = x", "}", "y = t"), "t\n",
         "'t' is a build-time tensor on one path here and a forward tensor on another",
