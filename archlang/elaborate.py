@@ -15,13 +15,13 @@ from . import syntax as S
 from .errors import ArchError, Span, did_you_mean
 from .evaluate import MULTI_OUTPUT, ExprEvaluator, check_op_args, describe, show_value, signature
 from .ir import Graph, ModuleInfo
+from .limits import MAX_NODES, Budget
 from .ops import OPS, OpDef
 from .parser import keyword_hint
 from .program import Program, literal
 from .values import BUILTINS, Sym, Tensor
 
 MAX_DEPTH = 64
-MAX_NODES = 250_000  # ViT-g/14 is about 1,000 IR nodes; this many means a runaway loop
 
 
 @dataclass
@@ -67,6 +67,7 @@ class Elaborator(ExprEvaluator):
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
         self.cur: Frame | None = None
         self.depth = 0
+        self.budget = Budget()  # steps and value sizes (limits.py)
         self.outer_roles: tuple[str, ...] = ()  # roles written on an enclosing if/residual/sum/loop
 
     # ---------------------------------------------------------------- entry
@@ -162,6 +163,7 @@ class Elaborator(ExprEvaluator):
     def run_stmts(self, stmts, frame: Frame, x: Tensor) -> Tensor:
         frame.env["x"] = x
         for st in stmts:
+            self.budget.step(st.span)
             if frame.result is not None:
                 raise ArchError("statement after return", st.span, hint="return must be the last statement")
             handler = getattr(self, "s_" + type(st).__name__)
@@ -361,6 +363,7 @@ class Elaborator(ExprEvaluator):
         for e, v in zip((st.start, st.stop), bounds):
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ArchError(f"loop bounds are ints, got {describe(v)}", e.span)
+        self.budget.loop(st, bounds)
         if st.label is None:
             for i in range(*bounds):
                 if st.var:

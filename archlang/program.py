@@ -15,6 +15,7 @@ from pathlib import Path
 from . import syntax as S
 from .errors import ArchError, Span, cmdline_span, did_you_mean
 from .parser import keyword_hint, parse, parse_expr
+from .pynames import clash
 
 
 @dataclass
@@ -101,8 +102,6 @@ def _identifier(stem: str) -> str:
 
 def _check_arg_names(params, blocks: dict[str, S.BlockDef]) -> None:
     """Params and block parameters become keyword arguments of emitted constructors."""
-    from .codegen.names import clash  # codegen imports this module
-
     for p in params:
         if clash(p.name):
             raise ArchError(f"param '{p.name}' clashes with {clash(p.name)}", p.span,
