@@ -146,20 +146,28 @@ def _excerpt(span: Span | None) -> list[str]:
 
 
 def _window(text: str, start: int, width: int) -> tuple[str, int, int]:
-    """The displayed line, the caret's offset on it and the caret's width: at most MAX_LINE
-    characters of `text` around the caret, each character shown as `_show` writes it."""
-    lo, hi = 0, len(text)
-    if hi > MAX_LINE:
-        lo = max(0, min(start - MAX_LINE // 3, hi - MAX_LINE))
-        hi = lo + MAX_LINE
-    end = min(start + width, hi)
-    before = "".join(_show(c) for c in text[lo:min(start, hi)])
-    under = "".join(_show(c) for c in text[start:end])
-    after = "".join(_show(c) for c in text[max(start, end):hi])
-    head, tail = ("..." if lo > 0 else ""), ("..." if hi < len(text) else "")
-    lead = len(head) + len(before) + max(0, start - len(text))
-    marks = len(under) if under else width
-    return head + before + under + after + tail, lead, max(1, min(marks, MAX_LINE))
+    """The displayed line, the caret's offset on it and the caret's width: at most about MAX_LINE
+    displayed characters of `text` around the caret, each character shown as `_show` writes it."""
+    stop = start + max(1, min(width, MAX_LINE))
+    lo, hi = max(0, start - MAX_LINE), min(len(text), stop + MAX_LINE)
+    before = [_show(c) for c in text[lo:min(start, hi)]]
+    under = "".join(_show(c) for c in text[start:min(stop, hi)])
+    after = [_show(c) for c in text[min(stop, hi):hi]] if stop < hi else []
+    fits = sum(map(len, before)) + len(under) + sum(map(len, after)) <= MAX_LINE
+    room = MAX_LINE if fits else MAX_LINE // 3
+    kept: list[str] = []
+    while before and sum(map(len, kept)) + len(before[-1]) <= room:
+        kept.insert(0, before.pop())
+    head = "..." if before or lo > 0 else ""
+    under = under[:MAX_LINE]
+    room = max(0, MAX_LINE - sum(map(len, kept)) - len(under))
+    shown_after = ""
+    while after and len(shown_after) + len(after[0]) <= room:
+        shown_after += after.pop(0)
+    tail = "..." if after or hi < len(text) else ""
+    lead = len(head) + sum(map(len, kept)) + max(0, start - len(text))
+    marks = len(under) if under else max(1, min(width, MAX_LINE))
+    return head + "".join(kept) + under + shown_after + tail, lead, marks
 
 
 def did_you_mean(name: str, choices) -> str | None:

@@ -17,7 +17,7 @@ import math
 
 from .errors import ArchError, Span
 
-MAX_SOURCE_BYTES = 1_000_000  # one spec file; the largest real spec is about 5 KB
+MAX_SOURCE_BYTES = 65_536  # a spec and its imports together; the largest real pair is about 8 KB
 MAX_FILES = 100  # a spec and everything it imports
 MAX_NESTING = 100  # levels of the syntax tree: brackets, operators, bodies inside bodies
 MAX_INT = 2**63 - 1  # integers are sizes, counts and indices: int64 is what torch can hold

@@ -43,16 +43,29 @@ def read_spec(path: str, budget: ByteBudget) -> str:
         raise SourceError("no such file") from None
     except OSError as exc:
         raise SourceError(_describe_os_error(exc)) from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         kind = _kind(os.fstat(fd).st_mode)
         if kind:
             raise SourceError(f"it is {kind}, not a regular file")
-        data = f.read(budget.left + 1)
+        data = _read(fd, budget.left + 1)
+    finally:
+        os.close(fd)
     if len(data) > budget.left:
         raise SourceError(f"the spec and its imports are larger than {MAX_SOURCE_BYTES:,} bytes",
                           hint="specs are small text files; is this the right file?")
     budget.left -= len(data)
     return decode(data, path)
+
+
+def _read(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, min(1 << 16, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def decode(data: bytes, path: str) -> str:

@@ -6,7 +6,8 @@ refused (it needs a file name), and so is any file the build read (the spec or a
 spec.arch` must not replace the spec with Python). A regular file is written atomically: the data
 goes to a fresh temporary file in the target's folder (created with O_EXCL under an unpredictable
 name, so no planted symlink is followed), which then replaces the target; on any error the
-temporary file is removed and the target is untouched. A device or FIFO (`/dev/stdout`) is
+temporary file is removed and the target is untouched. A symlink is written through (the file it
+points to is replaced, not the link). `/dev/stdout` is standard output; another device or FIFO is
 written in place, as a stream.
 """
 
@@ -59,12 +60,21 @@ def output_target(arg: str | None, flag: str, default: Path) -> Path | None:
     """Where `flag ARG` asks to write (None: standard output), refusing what cannot be a file."""
     if arg is None:
         return default
-    if arg == STDOUT:
+    if arg == STDOUT or _is_stdout(arg):
         return None
     if arg.endswith(("/", os.sep)) or Path(arg).is_dir():
         raise ArchError(f"{flag} {arg}: is a directory", _span(flag, arg),
                         hint=f"name the file to write, e.g. {flag} {os.path.join(arg, default.name)}")
     return Path(arg)
+
+
+def _is_stdout(arg: str) -> bool:
+    """`-o /dev/stdout` (or /proc/self/fd/1): the stream standard output already writes to."""
+    try:
+        mine, theirs = os.fstat(sys.stdout.fileno()), os.stat(arg)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def refuse_inputs(target: Path | None, files, flag: str, arg: str) -> None:
@@ -86,16 +96,17 @@ def write_output(target: Path | None, data: str | bytes, flag: str = "-o") -> No
         sys.stdout.buffer.write(raw)
         sys.stdout.buffer.flush()
         return
+    real = Path(os.path.realpath(target))  # a symlink is written through, never replaced by a file
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(real).st_mode
     except OSError:
         mode = None
     try:
         if mode is not None and not stat.S_ISREG(mode):
-            with open(target, "wb") as f:  # a device or FIFO: a stream, nothing to replace
+            with open(real, "wb") as f:  # a device or FIFO: a stream, nothing to replace
                 f.write(raw)
         else:
-            write_atomic(target, raw)
+            write_atomic(real, raw)
     except OSError as exc:
         raise ArchError(f"cannot write '{target}': {exc.strerror or exc}", _span(flag, str(target)),
                         hint=f"choose another {flag} path") from None
