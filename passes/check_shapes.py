@@ -78,26 +78,31 @@ def check_shapes(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> G
         node = exc.node
         hint = exc.hint
         if len(input_size) == 3 and node.op != "input":
-            sizes = working_sizes(graph, input_size)
-            near = _nearest(sizes, input_size[1])
+            near, (lo, hi) = working_sizes(graph, input_size)
             hint = ((hint + "; ") if hint else "") + (
                 f"input sizes that work: {', '.join(f'{s}x{s}' for s in near)}" if near
-                else "no square input from 16 to 1024 pixels works for this spec")
+                else f"no square input from {lo} to {hi} pixels works for this spec")
         raise ArchError(exc.message, node.span, hint=hint) from None
     return graph.with_shapes(shapes)
 
 
-def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024) -> list[int]:
-    """Square spatial sizes (multiples of 8) for which shape inference succeeds."""
-    ok = []
-    for s in range(lo, hi + 1, 8):
+SEARCH_NODES = 50_000  # node shapes the search for working sizes may infer (well under a second)
+
+
+def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024,
+                  want: int = 4) -> tuple[list[int], tuple[int, int]]:
+    """The `want` square sizes (multiples of 8) nearest the given one for which shape inference
+    succeeds, and the range searched: nearest first, and only as many sizes as SEARCH_NODES allows
+    on a graph this big."""
+    order = sorted(range(lo, hi + 1, 8), key=lambda s: (abs(s - input_size[1]), s))
+    order = order[:max(4, SEARCH_NODES // max(1, len(graph)))]
+    ok: list[int] = []
+    for s in order:
         try:
             infer_shapes(graph, (input_size[0], s, s))
         except ShapeError:
             continue
         ok.append(s)
-    return ok
-
-
-def _nearest(sizes: list[int], target: int, k: int = 4) -> list[int]:
-    return sorted(sorted(sizes, key=lambda s: (abs(s - target), s))[:k])
+        if len(ok) == want:
+            break
+    return sorted(ok), (min(order), max(order))
