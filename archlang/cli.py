@@ -76,6 +76,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "(default build/<family>_<variant>.py)")
     b.add_argument("--dump-ir", action="store_true", help="print the IR, one node per line, and write nothing")
     b.add_argument("--json", action="store_true", help="print the summary as JSON (params, macs, flops, stages)")
+    b.add_argument("--validate", action="store_true", help="also check the emitted module node for node against "
+                   "the IR with torch.fx (on whenever ARCHLANG_DEBUG=1)")
 
     v = sub.add_parser("viz", help="draw a spec variant's graph (svg, png, pdf, dot or interactive html)",
                        description="Draw the IR as nested clusters (stem, stages, blocks) with shapes, params and "
@@ -153,6 +155,7 @@ def compile_from_args(args):
 
 
 def run_build(args) -> int:
+    from .compiler import verify
     from .summary import format_summary
 
     compiled = compile_from_args(args)
@@ -161,6 +164,7 @@ def run_build(args) -> int:
         print(compiled.graph.dump(compiled.program.where), end="")
         return 0
     out = Path(args.output) if args.output else default_output(compiled)
+    verify(compiled, full=args.validate or bool(os.environ.get("ARCHLANG_DEBUG")))
     write_atomic(out, compiled.source)
     if args.json:
         data = compiled.cost.as_dict()

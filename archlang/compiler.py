@@ -89,7 +89,31 @@ def instantiate(compiled: Compiled):
     model.eval()
     model.__dict__["archlang"] = compiled
     check_structure(compiled, model)
+    if os.environ.get("ARCHLANG_DEBUG"):
+        verify(compiled, full=True)
     return model
+
+
+def meta_model(compiled: Compiled):
+    """The emitted module built on the meta device: every tensor has its shape, none has memory."""
+    import torch
+
+    module = load_module(compiled.source)
+    with torch.device("meta"):
+        model = module.create_model()
+    return model.eval()
+
+
+def verify(compiled: Compiled, full: bool = False) -> None:
+    """What `archlang build` checks: the emitted module owns the IR's tensors (names, shapes,
+    persistence), built on the meta device so a billion-parameter build stays fast and small;
+    with `full`, also node for node against the IR (archlang/validate.py)."""
+    model = meta_model(compiled)
+    check_structure(compiled, model)
+    if full:
+        from .validate import check
+
+        check(compiled.graph, model, compiled.program.where)
 
 
 def param_table(graph: Graph) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -106,13 +130,33 @@ def param_table(graph: Graph) -> tuple[dict[str, tuple], dict[str, tuple]]:
     return params, buffers
 
 
+def attribute_tensors(graph: Graph) -> dict[str, tuple]:
+    """Tensors forward reads as attributes (weights and buffers, persistent or not), by path."""
+    from .ops import OPS
+
+    return {n.path: tuple(n.shape) for n in graph.nodes() if "get_attr" in OPS[n.op].fx}
+
+
 def check_structure(compiled: Compiled, model) -> None:
-    """The emitted module must own exactly the tensors the IR counted (names and shapes)."""
+    """The emitted module must own exactly the tensors the IR counted: parameters and persistent
+    buffers by name and shape, and non-persistent buffers (not in the state dict) by name."""
     params, buffers = param_table(compiled.graph)
+    transient = {k: v for k, v in attribute_tensors(compiled.graph).items() if k not in params and k not in buffers}
     got_p = {k: tuple(v.shape) for k, v in model.named_parameters()}
     state = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got_b = {k: v for k, v in state.items() if k not in got_p}
-    if got_p != params or got_b != buffers:
-        diff = sorted(set(got_p.items()) ^ set(params.items()))[:5]
-        diff += sorted(set(got_b.items()) ^ set(buffers.items()))[:5]
-        raise AssertionError(f"internal error: emitted module and IR disagree on tensors: {diff}")
+    got_t = {k: tuple(v.shape) for k, v in model.named_buffers() if k not in state}
+    diff = []
+    for what, got, want in (("parameter", got_p, params), ("buffer", got_b, buffers),
+                            ("non-persistent buffer", got_t, transient)):
+        for key in sorted(set(got) | set(want)):
+            if got.get(key) != want.get(key):
+                diff.append(f"{what} {key}: IR {_shape(want.get(key))}, module {_shape(got.get(key))}")
+    if diff:
+        more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
+        raise AssertionError("internal error: emitted module and IR disagree on tensors: "
+                             + "; ".join(diff[:5]) + more)
+
+
+def _shape(shape) -> str:
+    return "absent" if shape is None else "[" + ", ".join(map(str, shape)) + "]"

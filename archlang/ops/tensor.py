@@ -13,15 +13,16 @@ from ..shapes import Batch, ShapeError, broadcast, dim_mul, fmt, norm_axis, nume
 from . import Arg, OpDef, register
 
 
-def _binary(name: str, syntax: str) -> OpDef:
-    """Element-wise op of two tensors, or of a tensor and the constant `scalar`."""
+def _binary(name: str, syntax: str, fx: str, commutative: bool = False) -> OpDef:
+    """Element-wise op of two tensors, or of a tensor and the constant `scalar` (`fx`: the operator)."""
 
     def shape(a, ins):
         return ins[0] if len(ins) == 1 else broadcast(ins[0], ins[1])
 
     return OpDef(name, "function", (Arg("scalar", None), Arg("reverse", False)), shape=shape,
                  n_inputs=2, syntax=syntax, doc=f"Element-wise `{syntax}` with broadcasting; b may be a number.",
-                 traits=frozenset({"elementwise"}))
+                 traits=frozenset({"elementwise", "commutative"} if commutative else {"elementwise"}),
+                 fx=(f"call_function:{fx}",))
 
 
 def _matmul_shape(a, ins):
@@ -229,58 +230,71 @@ def _method(name: str, *arg_names: str, defaults: dict | None = None):
 
 
 def _reduce(name: str, method: str, doc: str, extra: tuple[Arg, ...] = ()) -> OpDef:
+    """Reduction `t.method(dim, keepdim=...)` over the axes `dim`."""
     def call(a, ins):
         kw = {"keepdim": a["keepdim"]} if not (a["keepdim"].is_const and a["keepdim"].const is False) else {}
         pre = [a[x.name] for x in extra]
         return P.call(P.attr(ins[0], method), *pre, a["dim"], **kw)
     return OpDef(name, "function", (*extra, Arg("dim"), Arg("keepdim", False)), shape=_reduce_shape,
-                 call=call, doc=doc, traits=frozenset({"reduction"}))
+                 call=call, doc=doc, traits=frozenset({"reduction"}), fx=(f"call_method:{method}",))
 
 
 register(
-    *(_binary(n, d) for n, d in (("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"), ("div", "a / b"),
-                                 ("pow", "a ** b"))),
+    _binary("add", "a + b", "add", commutative=True),
+    _binary("sub", "a - b", "sub"),
+    _binary("mul", "a * b", "mul", commutative=True),
+    _binary("div", "a / b", "truediv"),
+    _binary("pow", "a ** b", "pow"),
     OpDef("neg", "function", (), shape=lambda a, ins: ins[0], syntax="-a", doc="Negation.",
-          traits=frozenset({"elementwise"})),
+          traits=frozenset({"elementwise"}), fx=("call_function:neg",)),
     OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost, syntax="a @ b",
-          doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"})),
+          doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"}),
+          fx=("call_function:matmul",)),
     OpDef("sdpa", "function", (Arg("scale", None),), shape=_sdpa_shape, n_inputs=3, cost=_sdpa_cost,
           call=_sdpa_call, doc="softmax(q @ k^T * scale) @ v, emitted as F.scaled_dot_product_attention "
-                               "(scale none: 1/sqrt(d)); costs the two matmuls.", traits=frozenset({"attention"})),
+                               "(scale none: 1/sqrt(d)); costs the two matmuls.", traits=frozenset({"attention"}),
+          fx=("call_function:scaled_dot_product_attention",)),
     OpDef("rearrange", "function", (Arg("pattern"), Arg("sizes", ())), shape=_rearrange_shape,
           varkw=True, call=lambda a, ins: emit_rearrange(ins[0], a["pattern"].const, a["sizes"]),
           doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code.",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}),
+          fx=tuple(f"call_method:{m}" for m in ("unflatten", "squeeze", "permute", "flatten", "unsqueeze"))),
     OpDef("reshape", "function", (Arg("shape"),), shape=_reshape_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed.",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), fx=("call_method:reshape",)),
     OpDef("transpose", "function", (Arg("dim0"), Arg("dim1")), shape=_transpose_shape,
-          call=_method("transpose", "dim0", "dim1"), doc="Swap two axes.", traits=frozenset({"reshape"})),
+          call=_method("transpose", "dim0", "dim1"), doc="Swap two axes.", traits=frozenset({"reshape"}),
+          fx=("call_method:transpose",)),
     OpDef("permute", "function", (Arg("dims"),), shape=_permute_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "permute"), a["dims"]), doc="Reorder axes.",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), fx=("call_method:permute",)),
     OpDef("flatten", "function", (Arg("start_dim", 0), Arg("end_dim", -1)), shape=_flatten_shape,
           call=_method("flatten", "start_dim", "end_dim", defaults={"start_dim": 0, "end_dim": -1}),
-          doc="Merge axes start_dim..end_dim.", traits=frozenset({"reshape"})),
+          doc="Merge axes start_dim..end_dim.", traits=frozenset({"reshape"}), fx=("call_method:flatten",)),
     OpDef("expand", "function", (Arg("sizes"),), shape=_expand_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "expand"), a["sizes"]),
-          doc="Broadcast unit axes to the given sizes (-1 keeps an axis).", traits=frozenset({"reshape"})),
+          doc="Broadcast unit axes to the given sizes (-1 keeps an axis).", traits=frozenset({"reshape"}),
+          fx=("call_method:expand",)),
     OpDef("cat", "function", (Arg("dim", 0),), shape=_cat_shape, n_inputs=-1,
           call=lambda a, ins: P.call("torch.cat", P.Code("[" + ", ".join(str(i) for i in ins) + "]"),
                                      dim=a["dim"]),
-          doc="Concatenate a list of tensors along one axis.", traits=frozenset({"concat"})),
+          doc="Concatenate a list of tensors along one axis.", traits=frozenset({"concat"}),
+          fx=("call_function:cat",)),
     OpDef("index", "function", (Arg("subs"),), shape=_index_shape, syntax="t[...]",
-          doc="Basic indexing with ints, slices and none.", traits=frozenset({"reshape"})),
+          doc="Basic indexing with ints, slices and none.", traits=frozenset({"reshape"}),
+          fx=("call_function:getitem",)),
     OpDef("select", "function", (Arg("dim"), Arg("index"), Arg("count", None)), shape=_select_shape,
           syntax="a, b = t", doc="One slice along an axis (what unpacking and unbind(t, dim) take).",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), fx=("call_method:unbind", "call_function:getitem")),
     OpDef("chunk_part", "function", (Arg("dim"), Arg("chunks"), Arg("index")), shape=_chunk_shape,
           syntax="a, b = chunk(t, 2, dim)", doc="One of `chunks` equal pieces of an axis.",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), fx=("call_method:chunk", "call_function:getitem")),
     OpDef("branch_sum", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          syntax="sum { a | b }", doc="Sum of parallel branches.", traits=frozenset({"branch"})),
+          syntax="sum { a | b }", doc="Sum of parallel branches.", traits=frozenset({"branch", "commutative"}),
+          fx=("call_function:add",)),
     OpDef("branch_avg", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          syntax="avg { a | b }", doc="Average of parallel branches.", traits=frozenset({"branch"})),
+          syntax="avg { a | b }", doc="Average of parallel branches.", traits=frozenset({"branch", "commutative"}),
+          fx=("call_function:add", "call_function:truediv")),
     _reduce("mean", "mean", "Mean over axes (fvcore counts it as 0)."),
     _reduce("amax", "amax", "Maximum over axes."),
     _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2),)),
