@@ -160,14 +160,16 @@ def test_labels_only(mini_pair, capsys):
 
 
 def test_sections_pair_by_role():
-    """DeiT has no stages: its rows pair by name, and the head role groups head and head_dist."""
+    """DeiT marks no stage: its blocks are one stage found from the structure, other rows pair by
+    name, and the head role groups head and head_dist."""
     d = diff(compile_spec(spec("deit"), "tiny", {"depth": 1}), compile_spec(spec("deit"), "tiny_distilled",
                                                                              {"depth": 1}))
-    assert [s.name for s in d.sections] == ["stem", "blocks", "norm", "head", "(top level)"]
+    assert [s.name for s in d.sections] == ["stem", "stage 0", "norm", "head", "(top level)"]
+    assert section(d, "stage 0").a_paths == ["blocks"]
     head = section(d, "head")
     assert (head.a_paths, head.b_paths) == (["head"], ["head", "head_dist"])
     assert section(d, "stem").status == "unchanged"
-    assert changes(section(d, "blocks"))["attention"] == ("sdpa(heads=3, tokens=197, head_dim=64)",
+    assert changes(section(d, "stage 0"))["attention"] == ("sdpa(heads=3, tokens=197, head_dim=64)",
                                                           "sdpa(heads=3, tokens=198, head_dim=64)")
     # pos_embed keeps its name (an anchor) though B adds dist_token before it
     (unloaded,) = d.weights.not_loaded

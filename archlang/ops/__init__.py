@@ -57,11 +57,13 @@ class Layout:
 
     `pattern` None means a row-major reshape to the output shape. `sizes` are elementary axis
     sizes the pattern needs (run-time sizes unresolved). The first `unpacked` output axes are
-    unpacked rather than kept: the op returns one slice along them (select, chunk, t[0])."""
+    unpacked rather than kept: the op returns one slice along them (select, chunk, t[0]).
+    `named`: the pattern's axis names are the spec's own (rearrange), not placeholders."""
 
     pattern: str | None
     sizes: tuple[tuple[str, object], ...] = ()
     unpacked: int = 0
+    named: bool = False
 
 
 @dataclass(frozen=True)

@@ -304,7 +304,7 @@ register(
     OpDef("rearrange", "function", (Arg("pattern"), Arg("sizes", ())), shape=_rearrange_shape,
           varkw=True, call=lambda a, ins: emit_rearrange(ins[0], a["pattern"].const, a["sizes"]),
           doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code.",
-          traits=frozenset({"reshape"}), layout=lambda a, rank: Layout(a.pattern, tuple(a.sizes))),
+          traits=frozenset({"reshape"}), layout=lambda a, rank: Layout(a.pattern, tuple(a.sizes), named=True)),
     OpDef("reshape", "function", (Arg("shape"),), shape=_reshape_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed.",
           traits=frozenset({"reshape"}), layout=lambda a, rank: Layout(None)),
