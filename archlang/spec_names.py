@@ -51,8 +51,8 @@ class SpecNames:
         return None
 
     def _fallback(self, v) -> str:
-        if isinstance(v, Sym) and v.kind == "input":
-            return v.b or f"input.shape[{v.a}]"
+        if isinstance(v, Sym) and isinstance(v.b, str):  # an input size the spec named (B, H, W)
+            return v.b
         from .axes import resolved
 
         return str(resolved(self.graph, v))

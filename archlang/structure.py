@@ -9,14 +9,16 @@ they do not:
   changes (width, resolution or token count): each run of same-shaped blocks is a stage,
   *found* rather than declared. Hiera's one flat list of blocks becomes its four stages, a
   ViT's blocks one stage;
-- nodes outside every module form the row "(top level)" when they own parameters or cost MACs.
+- nodes outside every module form the row "(top level)" when they own parameters, cost MACs
+  or move data (layout ops: a diff compares them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ir import Graph
+from .ir import Graph, Node
+from .ops import OPS
 from .shapes import fmt
 
 LOOSE = "(top level)"
@@ -35,6 +37,11 @@ class Row:
     output: int | None = None  # id of its last node
 
 
+def is_owner(n: Node) -> bool:
+    """Whether a node owns a state_dict prefix: a module op, a weight or a buffer."""
+    return n.module or OPS[n.op].has("state")
+
+
 def summary_rows(graph: Graph, report) -> list[Row]:
     """The rows of a shaped, costed graph (`report` gives per-node params and MACs)."""
     first, last = _extents(graph)
@@ -44,11 +51,13 @@ def summary_rows(graph: Graph, report) -> list[Row]:
         rows += _rows_of(graph, top, first, last)
     loose = Row(LOOSE, (), "")
     owner = {p: r for r in rows for p in r.paths}
+    moves = False  # whether layout ops lie outside every module
     for n in graph.nodes():
         row = _owner(n.scope, owner) or loose
         row.params += report.node_params[n.id]
         row.macs += report.node_macs[n.id]
-    if loose.params or loose.macs:
+        moves |= row is loose and OPS[n.op].layout is not None
+    if loose.params or loose.macs or moves:
         rows.append(loose)
     for r in rows:
         if r.output is not None:

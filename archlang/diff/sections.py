@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import Graph, Node
-from ..ops import OPS
-from ..structure import LOOSE
+from ..structure import LOOSE, is_owner
 
 
 @dataclass
@@ -40,10 +39,6 @@ class Section:
     def output(self) -> Node | None:
         """The section's last node; none for the loose top-level nodes, which end anywhere."""
         return self.nodes[-1] if self.nodes and self.name != LOOSE else None
-
-
-def is_owner(n: Node) -> bool:
-    return n.module or OPS[n.op].has("state")
 
 
 def section_name(roles: tuple[str, ...], row: str, stages: int) -> str:
