@@ -16,7 +16,7 @@ from .einpattern import parse_pattern
 from .ir import Graph, Node
 from .ops import OPS, Attrs
 from .shapes import Batch, size
-from .values import resolve
+from .values import has_sym, resolve
 
 Axes = dict[int, int | None]  # node id -> axis of its output that holds channels, or None
 
@@ -111,6 +111,8 @@ def _same_stride(shape_in, axis: int, shape_out) -> int | None:
 
 def resolved(graph: Graph, value):
     """`value` with run-time sizes replaced by their sizes at the compiled input size."""
+    if not has_sym(value):
+        return value
     shapes = {n.id: n.shape for n in graph.nodes()}
     return resolve(value, graph.input.shape, shapes)
 

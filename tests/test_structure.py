@@ -8,10 +8,13 @@ import re
 import pytest
 from oracle import ROOT, spec
 
-from archlang.axes import channel_axes, layout_name
+from archlang.axes import channel_axes, layout_name, resolved
 from archlang.cli import main
 from archlang.compiler import compile_spec
+from archlang.einpattern import infer, parse_pattern
+from archlang.ops import OPS, Attrs
 
+SKETCHES = sorted((ROOT / "docs" / "sketches").glob("*.arch"))
 HIERA = str(ROOT / "docs" / "sketches" / "hiera.arch")
 
 # Channels-last stages ([B, H, W, C]) with roles, downsampled by a space-to-depth rearrange.
@@ -150,3 +153,22 @@ def test_summary_shows_layout_blocks_and_found_stages(written, tmp_path, capsys)
     assert [columns(out, f"blocks.{i}")[1:5] for i in ("0", "1", "2-3", "4")] == [
         ["stage*", "[B, 56, 56, 16]", "BHWC", "1"], ["stage*", "[B, 28, 28, 32]", "BHWC", "1"],
         ["stage*", "[B, 14, 14, 64]", "BHWC", "2"], ["stage*", "[B, 7, 7, 128]", "BHWC", "1"]]
+
+
+@pytest.mark.parametrize("path", [spec("convnext"), spec("deit"), *map(str, SKETCHES)])
+def test_layout_rules_agree_with_the_shape_rules(path):
+    """Each layout op's einops pattern, applied to its input, gives the shape its shape rule
+    gave (after the unpacked leading axes), so tools may read data movement from it."""
+    c = compile_spec(path)
+    seen = set()
+    for n in c.graph.nodes():
+        op = OPS[n.op]
+        src = c.graph.node(n.inputs[0]) if n.inputs else None
+        lay = op.layout(Attrs(n.attr_dict), len(src.shape)) if op.layout and src else None
+        if lay is None or lay.pattern is None:
+            continue
+        sizes = {k: resolved(c.graph, v) for k, v in lay.sizes}
+        out = infer(parse_pattern(lay.pattern), src.shape, sizes)
+        assert out[lay.unpacked:] == n.shape, (n.op, n.attrs, src.shape)
+        seen.add(n.op)
+    assert seen

@@ -13,7 +13,7 @@ else from the input's layout (b c h w, b n c); sizes the spec gave print in its 
 
 from __future__ import annotations
 
-from ..axes import Axes, resolved
+from ..axes import Axes, layout_name, resolved
 from ..einpattern import parse_pattern
 from ..ir import Graph, Node
 from ..ops import OPS, Attrs, Layout
@@ -186,11 +186,10 @@ def _elementary(names: list[str], dim, sizes: dict) -> list | None:
 
 
 def _source_names(shape, axis: int | None) -> list[str]:
-    rank = len(shape)
-    if axis is not None and isinstance(shape[0], Batch):
-        named = {(4, 1): "b c h w", (4, 3): "b h w c", (3, 2): "b n c", (2, 1): "b c"}.get((rank, axis))
-        if named:
-            return named.split()
+    """Names for the axes of a run's input, from its layout: b c h w, b h w c, b n c, ..."""
+    known = layout_name(shape, axis)
+    if known:
+        return list(known.lower())
     return ["b" if isinstance(d, Batch) else "c" if i == axis else f"x{i}" for i, d in enumerate(shape)]
 
 
@@ -216,7 +215,7 @@ def steps(graph: Graph, nodes: list[Node], axes: Axes, names: SpecNames) -> list
         if users and all(_transposed_operand(graph, n, u) for u in users):
             path.pop()  # `q @ transpose(k, -2, -1)`: part of the product, not a data move
         for key, rhs in _compose(graph, path, axes, names):
-            outs = runs.setdefault((path[0].inputs[0], key) if path else key, [])
+            outs = runs.setdefault((path[0].inputs[0], key), [])
             if rhs not in outs:
                 outs.append(rhs)
     return list(dict.fromkeys(_join(key, outs) for (_, key), outs in runs.items()))
