@@ -51,8 +51,27 @@ TRAITS = {
     "commutative": "inputs may be reordered and nested uses merged (a + (b + c) = c + b + a)",
     "concat": "joins tensors along an axis",
     "source": "makes a tensor from nothing (weights, buffers, the input)",
+    "state": "a named tensor the model owns, not a module (a learned weight or a buffer)",
+    "model_input": "the model's input tensor",
     "generator": "computes a tensor from sizes alone (arange)",
+    "distribution": "turns scores into weights that sum to 1 along an axis (softmax)",
 }
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a layout-only op does, as an einops pattern over its input's axes, so tools can
+    compose a run of them (rearrange, permute, unbind, ...) into one step.
+
+    `pattern` None means a row-major reshape to the output shape. `sizes` are elementary axis
+    sizes the pattern needs (run-time sizes unresolved). The first `unpacked` output axes are
+    unpacked rather than kept: the op returns one slice along them (select, chunk, t[0]).
+    `named`: the pattern's axis names are the spec's own (rearrange), not placeholders."""
+
+    pattern: str | None
+    sizes: tuple[tuple[str, object], ...] = ()
+    unpacked: int = 0
+    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,9 @@ class OpDef:
     traits: frozenset[str] = field(default_factory=frozenset)  # what the op is; see TRAITS
     channel_axis: int | None = None  # the input axis holding channels/features, if the op has one
     fx: tuple[str, ...] = ()  # the torch.fx nodes the emit rules produce (see the module docstring)
+    # layout-only ops: (bound arguments, input rank) -> Layout, or None where the op is not a pure
+    # regrouping for these arguments (a partial slice, a broadcast)
+    layout: Callable | None = None
 
     def has(self, trait: str) -> bool:
         assert trait in TRAITS, trait

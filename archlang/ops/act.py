@@ -46,7 +46,7 @@ SOFTMAX = OpDef(
     "softmax", "act", (Arg("dim", -1),), shape=_softmax_shape,
     init=lambda a: P.call("nn.Softmax", dim=a["dim"]),
     call=lambda a, ins: P.call(P.attr(ins[0], "softmax"), dim=a["dim"]),
-    doc="Softmax along one axis.", traits=frozenset({"activation"}),
+    doc="Softmax along one axis.", traits=frozenset({"distribution"}),
     fx=("call_module:Softmax", "call_method:softmax"),
 )
 
