@@ -201,6 +201,8 @@ def trace(model, graph: Graph, stack_traces: bool = False, run: bool = True):
     if not run:
         return gm, values
 
+    shapes: dict = {}  # a module's output shape, by what determines it (meta BatchNorm is slow)
+
     class Recorder(fx.Interpreter):
         def run_node(self, node):
             try:
@@ -209,9 +211,30 @@ def trace(model, graph: Graph, stack_traces: bool = False, run: bool = True):
                 raise RunFailure(node.name, exc) from exc
             return values[node]
 
+        def call_module(self, target, args, kwargs):
+            m = self.fetch_attr(target)
+            key = module_key(m, args, kwargs)
+            if key in shapes:
+                return torch.empty(shapes[key][0], dtype=shapes[key][1], device="meta")
+            out = super().call_module(target, args, kwargs)
+            if key is not None and isinstance(out, torch.Tensor):
+                shapes[key] = (out.shape, out.dtype)
+            return out
+
     x = torch.empty(concrete(graph.input.shape), device="meta")
     Recorder(gm).run(x)
     return gm, values
+
+
+def module_key(m, args, kwargs):
+    """What a module's output shape follows from: its class, configuration, tensor shapes and the
+    shapes of its tensor inputs; None when an input is not a tensor."""
+    import torch
+
+    if kwargs or not all(isinstance(a, torch.Tensor) for a in args):
+        return None
+    own = tuple((k, tuple(v.shape)) for k, v in (*m.named_parameters(), *m.named_buffers()))
+    return (type(m), m.extra_repr(), m.training, own, tuple((tuple(a.shape), a.dtype) for a in args))
 
 
 def fx_label(node, gm) -> str:

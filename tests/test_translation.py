@@ -91,7 +91,7 @@ def validation_error(compiled) -> str:
 def test_gelu_emitted_as_relu_is_caught(monkeypatch):
     relu = OPS["relu"]
     broken(monkeypatch, "gelu", init=lambda a: relu.init({}), call=lambda a, ins: relu.call({}, ins))
-    c = compile_spec(spec("repvit"), "m0_9")
+    c = compile_spec(spec("repvit"), "m0_9", {"depth": [1, 1, 1, 1]})
     message = validation_error(c)
     assert f"{where(c, 'gelu')} differs: the IR has call_module:GELU 'stem.act1'" in message
     assert "the module has call_module:ReLU 'stem.act1' -> [2, 24, 112, 112]" in message
@@ -185,20 +185,23 @@ def test_tensor_check_catches_a_wrong_kernel(monkeypatch):
 
 
 # ------------------------------------------------------------------------------ the command line
+SMALL = ["--variant", "m0_9", "--set", "depth=[1, 1, 1, 1]"]
+
+
 def test_build_checks_tensors_always_and_validates_on_request(tmp_path, capsys, monkeypatch):
     out = tmp_path / "m.py"
-    assert main(["build", spec("repvit"), "--variant", "m0_9", "--validate", "-o", str(out)]) == 0
+    assert main(["build", spec("repvit"), *SMALL, "--validate", "-o", str(out)]) == 0
     assert out.is_file()
     relu = OPS["relu"]
     broken(monkeypatch, "gelu", init=lambda a: relu.init({}), call=lambda a, ins: relu.call({}, ins))
     bad = tmp_path / "bad.py"
-    assert main(["build", spec("repvit"), "--variant", "m0_9", "-o", str(bad)]) == 0  # same tensors
-    assert main(["build", spec("repvit"), "--variant", "m0_9", "--validate", "-o", str(tmp_path / "x.py")]) == 70
+    assert main(["build", spec("repvit"), *SMALL, "-o", str(bad)]) == 0  # same tensors
+    assert main(["build", spec("repvit"), *SMALL, "--validate", "-o", str(tmp_path / "x.py")]) == 70
     assert "does not compute the IR of repvit:m0_9" in capsys.readouterr().err
     assert not (tmp_path / "x.py").exists()
     monkeypatch.setenv("ARCHLANG_DEBUG", "1")
     with pytest.raises(TranslationError):
-        main(["build", spec("repvit"), "--variant", "m0_9", "-o", str(tmp_path / "y.py")])
+        main(["build", spec("repvit"), *SMALL, "-o", str(tmp_path / "y.py")])
 
 
 # ------------------------------------------------------------------------------ the op table
