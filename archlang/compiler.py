@@ -55,7 +55,7 @@ def compile_spec(path: str, variant: str | None = None, overrides: dict | None =
     if not fuse:
         return plain
     fusion = passes.get("fuse-reparam")(program, graph)
-    fgraph = elaborate(fusion.program, name, settings, fusion.recipes)
+    fgraph = elaborate(fusion.program, name, settings)
     fgraph = passes.get("check-shapes")(fgraph, input_size)
     fcost = passes.get("count-flops")(fgraph)
     return Compiled(fusion.program, name, settings, fgraph, fcost, tuple(input_size), True, fusion, plain)

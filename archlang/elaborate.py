@@ -59,10 +59,8 @@ def is_sequential(body) -> bool:
 
 
 class Elaborator(ExprEvaluator):
-    def __init__(self, program: Program, variant: str | None, settings: dict[str, object],
-                 recipes: dict[int, tuple] | None = None):
+    def __init__(self, program: Program, variant: str | None, settings: dict[str, object]):
         self.program, self.settings = program, settings
-        self.recipes = recipes or {}  # fused layer statements -> weight recipes (deploy form)
         self.graph = Graph(program.family, variant, dict(settings))
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
         self.cur: Frame | None = None
@@ -289,8 +287,8 @@ class Elaborator(ExprEvaluator):
             return self.add_node(op.name, inputs, attrs, frame, st.span)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "op", op.name, self.outer_roles + st.roles, st.span)
-        if id(st) in self.recipes:
-            self.graph.fusions[path] = (self.recipes[id(st)], frame.path)
+        if st.fused is not None:  # deploy form: how this layer's weights fold from the train form
+            self.graph.fusions[path] = (st.fused.recipe, frame.path)
         return self.add_node(op.name, inputs, attrs, frame, st.span, scope=path, name=name, module=True)
 
     def call_block(self, bdef: S.BlockDef, st: S.Layer, inputs, name: str, frame: Frame) -> Tensor:
@@ -495,9 +493,8 @@ def _fmt_literal(e) -> str:
         return "..."
 
 
-def elaborate(program: Program, variant: str | None, settings: dict[str, object],
-              recipes: dict[int, tuple] | None = None) -> Graph:
-    return Elaborator(program, variant, settings, recipes).run()
+def elaborate(program: Program, variant: str | None, settings: dict[str, object]) -> Graph:
+    return Elaborator(program, variant, settings).run()
 
 
 __all__ = ["elaborate", "Elaborator", "Frame", "signature", "block_signature"]

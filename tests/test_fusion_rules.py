@@ -24,8 +24,7 @@ from archlang.compiler import compile_spec, instantiate
 from archlang.ops.conv import same_padding
 
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-RULES = {r.__name__ for r in passes.fuse_reparam.RULES}
-RULE_NAMES = RULES | {"parallel_conv_sum", "parallel_linear_sum", "collapse_block"}  # names the rules log
+RULE_NAMES = {r.name for r in passes.fuse_reparam.RULES} | {"collapse_block"}  # names the rules log
 
 CONV_BN = """
 block cbn(i, o, k = 1, s = 1, g = 1) {
