@@ -76,6 +76,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "(default build/<family>_<variant>.py)")
     b.add_argument("--dump-ir", action="store_true", help="print the IR, one node per line, and write nothing")
     b.add_argument("--json", action="store_true", help="print the summary as JSON (params, macs, flops, stages)")
+    b.add_argument("--explain", action="store_true", help="after the summary, list where each fusion rule fired "
+                   "and why candidates did not fuse (implies --fuse)")
 
     v = sub.add_parser("viz", help="draw a spec variant's graph (svg, png, pdf, dot or interactive html)",
                        description="Draw the IR as nested clusters (stem, stages, blocks) with shapes, params and "
@@ -155,6 +157,7 @@ def compile_from_args(args):
 def run_build(args) -> int:
     from .summary import format_summary
 
+    args.fuse = args.fuse or args.explain
     compiled = compile_from_args(args)
     size = compiled.input_size
     if args.dump_ir:
@@ -169,6 +172,10 @@ def run_build(args) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(format_summary(compiled))
+        if args.explain:
+            from .passes.fusion_explain import format_explain
+
+            print("\n" + format_explain(compiled), end="")
         print(f"wrote {out}")
     return 0
 

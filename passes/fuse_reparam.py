@@ -102,9 +102,8 @@ class Driver:
     def block(self, bdef: S.BlockDef) -> S.BlockDef:
         body = self.body(bdef.body, tuple(p.name for p in bdef.params), self.envs(bdef.name), bdef.name)
         bdef = dataclasses.replace(bdef, body=body)
+        self.ctx.units[bdef.name] = (bdef, body)  # callers may fold it where it is one term
         rest = [s for s in body if not isinstance(s, (S.Let, S.Pass))]
-        if len(rest) == 1 and plain(rest[0]) or len(rest) == 2 and isinstance(rest[1], S.Assign):
-            self.ctx.units[bdef.name] = (bdef, body)  # one term: callers may fold it
         if len(rest) == 1 and collapses(rest[0]) and bdef.name not in self.collapsible:
             # The recipe stays relative to the block's scope; call sites prefix their label.
             self.collapsible[bdef.name] = (bdef, rest[0], [s for s in body if isinstance(s, S.Let)])

@@ -157,12 +157,11 @@ def diagonal_fits(m: Match, ctx: Ctx) -> str | None:
     mp = m.terms[m.template]
     diag = m.terms[1 - m.template]
     dl, ml = m.labels[1 - m.template], m.labels[m.template]
-    if diag.axis != mp.axis:
-        side = "produces" if m.template == 0 else "reads"
-        return f"{dl} acts on axis {diag.axis} of its tensor, {ml} {side} axis {mp.axis}"
+    if diag.axis is not None and diag.axis != mp.axis:
+        return f"{dl} scales axis {diag.axis} (counted from the end), {ml} maps axis {mp.axis}"
     key = ("out_channels" if mp.family == "conv" else "out_features") if m.template == 0 else "in_features"
     for k, a in enumerate(mp.attrs):
-        if diag.channels[k] != a[key]:
+        if diag.channels and diag.channels[k] != a[key]:
             return f"{dl} has {diag.channels[k]} channels, {ml} {a[key]}"
     return None
 
@@ -201,7 +200,7 @@ def _align_convs(m: Match, maps: list[int], k: int) -> str | None:
         a = m.terms[j].attrs[k]
         for key in GEOMETRY:
             if a[key] != first[key]:
-                return f"{m.labels[j]}: {key.replace('_', ' ')} differs ({a[key]} vs {first[key]})"
+                return f"{m.labels[j]}: {_differs(key)} ({a[key]} vs {first[key]})"
         if a["kernel_size"] % 2 == 0:
             return f"{m.labels[j]}: kernel size {a['kernel_size']} is even, so it has no centre tap"
     offset = _centre_offset(first)
@@ -232,7 +231,7 @@ def _align_linears(m: Match, maps: list[int], k: int) -> str | None:
         a = m.terms[j].attrs[k]
         for key in ("in_features", "out_features"):
             if a[key] != first[key]:
-                return f"{m.labels[j]}: {key.replace('_', ' ')} differs ({a[key]} vs {first[key]})"
+                return f"{m.labels[j]}: {_differs(key)} ({a[key]} vs {first[key]})"
     for label, t in zip(m.labels, m.terms):
         if t.family:
             continue
@@ -252,6 +251,11 @@ def _diagonal_on(t: Term, what: str, axis: int, channels: int, k: int) -> str | 
     if t.channels and t.channels[k] != channels:
         return f"{what} has {t.channels[k]} channels, the maps {channels}"
     return None
+
+
+def _differs(key: str) -> str:
+    words = key.replace("_", " ")
+    return f"{words} {'differ' if words.endswith('s') else 'differs'}"
 
 
 def _centre_offset(a: dict) -> int:
@@ -295,21 +299,21 @@ def fused_layer(term: Term, rule: str, label, named: bool, span: Span, roles, in
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("conv_bn_fold", "bn(conv(x)) = conv'(x): W' = W * g/s per output channel, b' = (b - mean) * g/s + beta",
+    Rule("conv_bn_fold", "bn(conv(x)) = conv'(x): rows of W scaled by gamma/sigma, the shift folded into b",
          (Chain(("conv",), ("bn",)),), (foldable, diagonal_fits), then, fused_statement),
-    Rule("bn_linear_fold", "linear(bn(x)) = linear'(x): W' = W * g/s per input column, b' = W (beta - mean g/s) + b",
-         (Chain(("bn",), ("linear",)),), (foldable, diagonal_fits), then, fused_statement),
-    Rule("layer_scale_fold", "gamma * f(x) = f'(x): rows of W and b scaled by gamma",
+    Rule("bn_linear_fold", "linear(bn(x)) = linear'(x): columns of W scaled by gamma/sigma, the shift pushed "
+         "through W", (Chain(("bn",), ("linear",)),), (foldable, diagonal_fits), then, fused_statement),
+    Rule("layer_scale_fold", "w * f(x) = f'(x): rows of W and b scaled by the per-channel w",
          (Chain(("conv", "linear"), ("scale",)), Operator("*", "w * a")), (foldable, diagonal_fits), then,
          fused_statement),
-    Rule("parallel_conv_sum", "sum_i conv_i(x) = conv(x): kernels zero-padded to the largest and added; the "
-         "identity, BatchNorm and scale branches as centred one-hot kernels",
-         (Parallel("sum", "conv"),), (foldable, family_is("conv"), aligned), combined, fused_statement),
-    Rule("parallel_linear_sum", "sum_i linear_i(x) = linear(x): weights and biases added",
+    Rule("parallel_conv_sum", "sum of aligned convs = one conv: kernels zero-padded to the largest and added; "
+         "identity/BN branches centred", (Parallel("sum", "conv"),),
+         (foldable, family_is("conv"), aligned), combined, fused_statement),
+    Rule("parallel_linear_sum", "sum of linears of one input = one linear: weights and biases added",
          (Parallel("sum", "linear"),), (foldable, family_is("linear"), aligned), combined, fused_statement),
-    Rule("parallel_difference", "f(x) - g(x) = h(x): W_h = W_f - W_g, b_h = b_f - b_g (kernels aligned as in a sum)",
+    Rule("parallel_difference", "f(x) - g(x) = h(x): W_h = W_f - W_g, b_h = b_f - b_g (aligned as in a sum)",
          (Operator("-", "a - b"),), (foldable, aligned), combined, fused_statement),
-    Rule("residual_identity_fold", "x + f(x) = f'(x): the identity added to f's centred kernel",
+    Rule("residual_identity_fold", "x + f(x) = f'(x): the identity added at the centre of f's kernel",
          (Parallel("residual"), Operator("+", "x + a")), (foldable, aligned), combined, fused_statement),
 )
 
@@ -344,7 +348,9 @@ def _branch_term(branch, ctx: Ctx):
 def _describe(st) -> str:
     label = getattr(st, "label", None)
     if isinstance(st, S.Layer):
-        return f"`{label.name}`" if label is not None else f"`{st.callee}()`"
+        if label is None:
+            return f"`{st.callee}()`"
+        return f"`{label.name}`" if label.index is None else f"`{label.name}[...]`"
     if isinstance(st, S.Group):
         return f"`{label.name}`"
     return f"a {type(st).__name__.lower()} statement"

@@ -149,11 +149,11 @@ class Ctx:
         if recipe[0] == "own":  # paths inside the fused module's own path
             name = label_path(st.label)
             if name is None:
-                return Unfoldable("map", f"`{st.callee}` has no static module name")
+                return Unfoldable("map", "it has no static module name")
             recipe = ("at", name, recipe[1])
         attrs = self.attrs(st)
         if attrs is None:
-            return Unfoldable("map", f"the arguments of `{label_text(st)}` are not known in every instance")
+            return Unfoldable("map", "its arguments are not known in every instance")
         return map_term(recipe, st, attrs, what=label_text(st))
 
     def op_term(self, st: S.Layer, op) -> Term | Unfoldable | None:
@@ -165,17 +165,17 @@ class Ctx:
             return Term(("identity",), "identity()", sort="identity")
         name = label_path(st.label)
         if name is None:
-            why = "an unlabelled module" if st.label is None else f"`{st.label.name}[...]` has an indexed label"
-            return Unfoldable(sort, f"{why}: its tensors have no static name")
+            why = "it has no label" if st.label is None else "its label is indexed by a name bound in the body"
+            return Unfoldable(sort, f"{why}, so its tensors have no static name")
         attrs = self.attrs(st)
         if attrs is None:
-            return Unfoldable(sort, f"the arguments of `{name}` depend on a name bound in the body")
+            return Unfoldable(sort, "its arguments depend on a name bound in the body (a loop variable, a let)")
         if sort != "bn":
             return map_term(("map", name), st, attrs, what=f"`{name}`")
         ranks = self.ranks(st.span, op.name)
         axis = channel_axis(op, ranks.pop()) if len(ranks) == 1 else None
         if axis is None:
-            return Unfoldable("bn", f"`{name}` normalises tensors of different ranks")
+            return Unfoldable("bn", "it normalises tensors of different ranks")
         return Term(("bn", name), f"`{name}`", channels=tuple(a["num_features"] for a in attrs), axis=axis, sort="bn")
 
     def scoped(self, label: S.Label | None, term: Term | Unfoldable | None) -> Term | Unfoldable | None:
@@ -192,18 +192,21 @@ class Ctx:
         bdef, body = unit
         names = {p.name for p in bdef.params}
         lets = [s for s in body if isinstance(s, S.Let)]
-        spec_level = set().union(*(free_names(e) for st in body for e in stmt_exprs(st)))
+        spec_level = set().union(*(free_names(e) for st in S.walk(body) for e in stmt_exprs(st)))
         if (spec_level - names - {let.name for let in lets}) & self.local:
             return Unfoldable("map", f"block `{bdef.name}` reads a spec param that this body rebinds")
         return self.body_term(body, call_binding(bdef, call))
 
     def body_term(self, body: tuple, binding: dict) -> Term | Unfoldable | None:
-        """The term of a body that is one foldable statement or one per-channel scale."""
-        rest = [s for s in body if not isinstance(s, (S.Let, S.Pass))]
-        lets = [s for s in body if isinstance(s, S.Let)]
+        """The term of a body that is one foldable statement or one per-channel scale, once its
+        `if`s are decided by the values they have here (a call's arguments)."""
         binding = dict(binding)
-        for let in lets:
+        for let in (s for s in body if isinstance(s, S.Let)):
             binding[let.name] = subst(let.value, binding)
+        body = self.decide_ifs(body, binding)
+        if body is None:
+            return None
+        rest = [s for s in body if not isinstance(s, (S.Let, S.Pass))]
         if len(rest) == 2 and isinstance(rest[1], S.Assign):
             return self.scale_term(rest, 1, binding, single_use=True)
         if len(rest) != 1 or not plain(rest[0]):
@@ -212,6 +215,27 @@ class Ctx:
         if isinstance(st, S.Layer) and binding:
             st = subst_layer(st, binding)
         return self.term(st)
+
+    def decide_ifs(self, body: tuple, binding: dict) -> tuple | None:
+        """`body` with every top-level `if` replaced by its chosen arm; None if one is undecided."""
+        out: list = []
+        for st in body:
+            if not isinstance(st, S.If):
+                out.append(st)
+                continue
+            chosen = st.orelse or ()
+            for test, arm in st.arms:
+                vals = self.values(subst(test, binding))
+                if vals is None or len({bool(v) for v in vals}) != 1:
+                    return None
+                if vals[0]:
+                    chosen = arm
+                    break
+            inner = self.decide_ifs(chosen, binding)
+            if inner is None:
+                return None
+            out.extend(inner)
+        return tuple(out)
 
     def scale_term(self, stmts, i: int, binding: dict | None = None, single_use: bool = False):
         """`x = x * w` (or `w * x`, `w[:, none, none]`) for a weight `w` bound in `stmts`: a
@@ -241,13 +265,15 @@ class Ctx:
         shape = call.args[0] if call.args else next((k.value for k in call.kwargs if k.name == "shape"), None)
         values = self.values(subst(shape, binding)) if shape is not None else None
         if values is None:
-            return Unfoldable("scale", f"the shape of `{name.id}` is not known in every instance"), j
+            return Unfoldable("scale", "its shape is not known in every instance"), j
         views = [view_shape(list(v), subs) for v in values]
         if any(v is None for v in views):
-            return Unfoldable("scale", f"`{name.id}` is indexed with more than `:` and `none`"), j
+            return Unfoldable("scale", "indexed with more than `:` and `none`"), j
+        if all(d == 1 for v in views for d in v):  # one number for every channel
+            return Term(("scale", name.id), f"`{name.id}`", sort="scale"), j
         axes = {per_channel_axis(v) for v in views}
         if len(axes) != 1 or None in axes:
-            return Unfoldable("scale", f"`{name.id}` has shape {values[0]}, not one value per channel"), j
+            return Unfoldable("scale", f"shape {list(values[0])} is not one value per channel"), j
         channels = tuple(max(v) for v in views)
         return Term(("scale", name.id), f"`{name.id}`", channels=channels, axis=axes.pop(), sort="scale"), j
 
