@@ -235,7 +235,8 @@ def test_difference_of_unaligned_maps_stays_and_computes_the_same(workdir):
     text = _spec("4, H, W", "  a = p: conv2d(4, 4, 3, groups = 4)(x)\n  b = q: conv2d(4, 4, 1)(x)\n  x = a - b", UNITS)
     deploy = check(workdir, text, (4, 6, 6), seed=4)
     assert params_of(deploy) == {"p", "q"} and not deploy.fusion.fired
-    assert [(e.rule, e.reason) for e in deploy.fusion.unfused] == [("parallel_difference", "`b`: groups differ (1 vs 4)")]
+    why = [(e.rule, e.reason) for e in deploy.fusion.unfused]
+    assert why == [("parallel_difference", "`b`: groups differ (1 vs 4)")]
 
 
 def test_operand_used_twice_is_not_consumed(workdir):
