@@ -6,7 +6,7 @@ path, relative to the module that encloses the fused layer:
     ("map", path)                 weight and bias of a conv or linear module
     ("bn", path)                  a BatchNorm as a per-channel affine map (running statistics)
     ("scale", path)               a per-channel weight (a layer scale) as a diagonal map
-    ("identity",)                 the identity map
+    ("eye",)                      the identity map
 and combinators say how leaves compose:
     ("then", first, second)       apply first, then second (conv then BN, BN then linear, map then scale)
     ("sum", items) | ("avg", items)   parallel maps of one input
@@ -52,7 +52,7 @@ class Folder:
             return self.fold(recipe[2], _join(prefix, recipe[1]), target)
         if kind == "map":
             return self.module(_join(prefix, recipe[1]), target)
-        if kind == "identity":
+        if kind == "eye":
             return self.identity(target)
         if kind in DIAGONAL:
             scale, shift = self.diagonal(recipe, prefix)

@@ -118,7 +118,7 @@ class ExprFolder:
         if not isinstance(side, Opaque):
             return side
         self.inputs.add((side.name, side.version))
-        return Term(("identity",), f"`{side.name}`", sort="identity")
+        return Term(("eye",), f"`{side.name}`", sort="eye")
 
     def operand(self, n: S.Name):
         j = self.binding(n.id, self.i)

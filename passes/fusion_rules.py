@@ -60,7 +60,7 @@ class Chain:
         a, b = ctx.term(stmts[i]), ctx.term(stmts[i + 1])
         if a is None or b is None or a.sort not in self.first or b.sort not in self.second:
             return None
-        keep = 0 if a.sort in ("conv", "linear") else 1  # the map the fused layer is built from
+        keep = 0 if a.sort in ("conv", "dense") else 1  # the map the fused layer is built from
         labels = [_describe(stmts[i]), _describe(stmts[i + 1])]
         roles = _roles(stmts[i].roles, stmts[i + 1].roles)
         kept = stmts[i + keep]
@@ -87,7 +87,7 @@ class Parallel:
             return None
         terms = [_branch_term(b, ctx) for b in st.branches]
         family = next((t.family if isinstance(t, Term) else t.sort for t in terms
-                       if t.sort in ("conv", "linear")), "conv")
+                       if t.sort in ("conv", "dense")), "conv")
         if family != self.family:
             return None
         label = S.Label(st.fused_name, None, st.span) if st.fused_name else None
@@ -104,7 +104,7 @@ class Parallel:
         named = st.fused_name is not None
         label = S.Label(st.fused_name, None, st.span) if named else body[0].label
         named = named or _named(body[0])
-        identity = Term(("identity",), "the identity shortcut", sort="identity")
+        identity = Term(("eye",), "the identity shortcut", sort="eye")
         return Match([term, identity], ["the residual body", "the identity shortcut"], st.span, i, i + 1,
                      label, named, _roles(st.roles, body[0].roles), (1, 1))
 
@@ -178,7 +178,8 @@ def aligned(m: Match, ctx: Ctx) -> str | None:
         return "no conv or linear among them to fuse into"
     for j in maps:
         if m.terms[j].family != m.terms[maps[0]].family:
-            return f"{m.labels[j]} is a {m.terms[j].family}, {m.labels[maps[0]]} a {m.terms[maps[0]].family}"
+            return f"{m.labels[j]} is a {KINDS[m.terms[j].family]}, {m.labels[maps[0]]} a " \
+                   f"{KINDS[m.terms[maps[0]].family]}"
     check = _align_convs if m.terms[maps[0]].family == "conv" else _align_linears
     best = None
     for k in range(len(m.terms[maps[0]].attrs)):
@@ -264,10 +265,13 @@ def _centre_offset(a: dict) -> int:
     return pad - a["dilation"] * (a["kernel_size"] - 1) // 2
 
 
+KINDS = {"conv": "conv", "dense": "linear map"}
+
+
 def family_is(family: str):
     def check(m: Match, ctx: Ctx) -> str | None:
         found = next((t.family for t in m.terms if t.family), family)
-        return None if found == family else f"the maps are {found}s"
+        return None if found == family else f"the maps are {KINDS[found]}s"
     check.__name__ = f"family_is_{family}"
     return check
 
@@ -302,15 +306,15 @@ RULES: tuple[Rule, ...] = (
     Rule("conv_bn_fold", "bn(conv(x)) = conv'(x): rows of W scaled by gamma/sigma, the shift folded into b",
          (Chain(("conv",), ("bn",)),), (foldable, diagonal_fits), then, fused_statement),
     Rule("bn_linear_fold", "linear(bn(x)) = linear'(x): columns of W scaled by gamma/sigma, the shift pushed "
-         "through W", (Chain(("bn",), ("linear",)),), (foldable, diagonal_fits), then, fused_statement),
+         "through W", (Chain(("bn",), ("dense",)),), (foldable, diagonal_fits), then, fused_statement),
     Rule("layer_scale_fold", "w * f(x) = f'(x): rows of W and b scaled by the per-channel w",
-         (Chain(("conv", "linear"), ("scale",)), Operator("*", "w * a")), (foldable, diagonal_fits), then,
+         (Chain(("conv", "dense"), ("scale",)), Operator("*", "w * a")), (foldable, diagonal_fits), then,
          fused_statement),
     Rule("parallel_conv_sum", "sum of aligned convs = one conv: kernels zero-padded to the largest and added; "
          "identity/BN branches centred", (Parallel("sum", "conv"),),
          (foldable, family_is("conv"), aligned), combined, fused_statement),
     Rule("parallel_linear_sum", "sum of linears of one input = one linear: weights and biases added",
-         (Parallel("sum", "linear"),), (foldable, family_is("linear"), aligned), combined, fused_statement),
+         (Parallel("sum", "dense"),), (foldable, family_is("dense"), aligned), combined, fused_statement),
     Rule("parallel_difference", "f(x) - g(x) = h(x): W_h = W_f - W_g, b_h = b_f - b_g (aligned as in a sum)",
          (Operator("-", "a - b"),), (foldable, aligned), combined, fused_statement),
     Rule("residual_identity_fold", "x + f(x) = f'(x): the identity added at the centre of f's kernel",

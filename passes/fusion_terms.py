@@ -31,13 +31,13 @@ class Term:
     linear) or a per-channel diagonal (BatchNorm, scale; `channels` empty for the identity)."""
 
     recipe: tuple
-    what: str  # how reasons name it: "conv2d", "batchnorm2d", "identity", "scale gamma"
-    family: str | None = None  # "conv" | "linear" for maps, None for diagonals
+    what: str  # how reasons name it: "`conv`", "identity()", "`gamma`"
+    family: str | None = None  # "conv" | "dense" (a linear) for maps, None for diagonals
     attrs: tuple = ()  # maps: bound op arguments, one dict per instance
     channels: tuple = ()  # diagonals: channel count per instance; () for the identity
     axis: int | None = None  # the axis it maps or scales, counted from the end; None: any
     template: S.Layer | None = None  # maps: the statement a fused layer is built from
-    sort: str = ""  # "conv", "linear", "bn", "scale", "identity": what patterns ask for
+    sort: str = ""  # "conv", "dense", "bn", "scale", "eye" (the identity): what patterns ask for
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Unfoldable:
 
 def map_term(recipe: tuple, st: S.Layer, attrs: list[dict], what: str | None = None) -> Term:
     op = OPS[st.callee]
-    family = "conv" if op.has("conv") else "linear"
+    family = "conv" if op.has("conv") else "dense"
     return Term(recipe, what or op.name, family, tuple(attrs), (), channel_axis(op, 4 if family == "conv" else 0),
                 st, family)
 
@@ -157,12 +157,12 @@ class Ctx:
         return map_term(recipe, st, attrs, what=label_text(st))
 
     def op_term(self, st: S.Layer, op) -> Term | Unfoldable | None:
-        sort = ("conv" if op.has("conv") else "linear") if op.has("affine_map") else \
-            "bn" if op.has("batchnorm") else "identity" if op.has("identity") else None
+        sort = ("conv" if op.has("conv") else "dense") if op.has("affine_map") else \
+            "bn" if op.has("batchnorm") else "eye" if op.has("identity") else None
         if sort is None:
             return None
-        if sort == "identity":
-            return Term(("identity",), "identity()", sort="identity")
+        if sort == "eye":
+            return Term(("eye",), "identity()", sort="eye")
         name = label_path(st.label)
         if name is None:
             why = "it has no label" if st.label is None else "its label is indexed by a name bound in the body"
@@ -180,7 +180,7 @@ class Ctx:
 
     def scoped(self, label: S.Label | None, term: Term | Unfoldable | None) -> Term | Unfoldable | None:
         """A term of a unit's body, seen from outside: its paths inside the module `label`."""
-        if not isinstance(term, Term) or term.sort == "identity":
+        if not isinstance(term, Term) or term.sort == "eye":
             return term
         name = label_path(label)
         if name is None:
