@@ -27,7 +27,8 @@ from archlang.program import Program, literal
 from . import register
 from .fusion_exprs import ExprFolder, Failed, Folded
 from .fusion_rules import COLLAPSE, RULES, Match, Rule, fused_layer, statement_rules
-from .fusion_terms import Ctx, call_binding, free_names, plain, stmt_exprs, subst, subst_layer
+from .fusion_syntax import call_binding, free_names, plain, stmt_exprs, subst, subst_layer
+from .fusion_terms import Ctx
 
 MAX_ROUNDS = 32
 
@@ -88,12 +89,11 @@ class Driver:
             if before == (model, [blocks[n] for n in used]):
                 break
         self.explaining = True  # one more pass, rewriting nothing: what did not fuse, and why
-        for name in used:
-            if name not in self.collapsible:
-                self.body(blocks[name].body, tuple(p.name for p in blocks[name].params),
-                          self.envs(name), name)
+        deployed = [name for name in reachable(model, blocks) if name in self.graph.instances]
+        for name in deployed:
+            self.body(blocks[name].body, tuple(p.name for p in blocks[name].params), self.envs(name), name)
         self.body(model.body, (), [{}], None)
-        self.check_names(model, [blocks[n] for n in used if n not in self.collapsible])
+        self.check_names(model, [blocks[n] for n in deployed])
         return Fusion(dataclasses.replace(self.program, blocks=blocks, model=model), list(self.events))
 
     def envs(self, name: str) -> list[dict]:
@@ -227,6 +227,17 @@ def scoped(label: S.Label | None, recipe: tuple) -> tuple:
     if label is not None and label.index is None:
         return ("at", label.name, recipe)
     return ("own", recipe)
+
+
+def reachable(model: S.BlockDef, blocks: dict) -> list[str]:
+    """Blocks the (deploy) model still calls, directly or through other blocks."""
+    todo, seen = [model], []
+    while todo:
+        for st in S.walk(todo.pop().body):
+            if isinstance(st, S.Layer) and st.callee in blocks and st.callee not in seen:
+                seen.append(st.callee)
+                todo.append(blocks[st.callee])
+    return seen
 
 
 def reads(stmts) -> frozenset[str]:

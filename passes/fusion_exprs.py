@@ -16,7 +16,8 @@ from archlang import syntax as S
 from archlang.errors import Span
 
 from .fusion_rules import Match, Rule, operator_rule
-from .fusion_terms import Ctx, Term, binds, plain, uses
+from .fusion_syntax import binds, plain, uses
+from .fusion_terms import Ctx, Term
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from archlang import syntax as S
 from archlang.errors import Span
 from archlang.ops.conv import same_padding
 
-from .fusion_terms import Ctx, Term, Unfoldable, plain, with_bias
+from .fusion_syntax import plain, with_bias
+from .fusion_terms import Ctx, Term, Unfoldable
 
 
 @dataclass

@@ -14,7 +14,6 @@ Fusion asks ops what they are through their traits (`affine_map`, `conv`, `linea
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from dataclasses import dataclass
 
 from archlang import syntax as S
@@ -23,6 +22,20 @@ from archlang.errors import ArchError
 from archlang.ir import Graph
 from archlang.ops import OPS, Attrs, defaults
 from archlang.program import Program
+
+from .fusion_syntax import (
+    arg_exprs,
+    binds,
+    bound_names,
+    call_binding,
+    free_names,
+    label_path,
+    label_text,
+    plain,
+    stmt_exprs,
+    subst,
+    subst_layer,
+)
 
 
 @dataclass(frozen=True)
@@ -128,7 +141,7 @@ class Ctx:
 
     # ---------------------------------------------------------------- statements as terms
 
-    def term(self, st, stmts: tuple = (), i: int = -1) -> Term | Unfoldable | None:
+    def term(self, st) -> Term | Unfoldable | None:
         """`st` as a term; None when it is nothing fusion folds."""
         if isinstance(st, S.Layer):
             if st.fused is not None:
@@ -208,7 +221,7 @@ class Ctx:
             return None
         rest = [s for s in body if not isinstance(s, (S.Let, S.Pass))]
         if len(rest) == 2 and isinstance(rest[1], S.Assign):
-            return self.scale_term(rest, 1, binding, single_use=True)
+            return self.scale_term(rest, 1, binding)
         if len(rest) != 1 or not plain(rest[0]):
             return None
         st = rest[0]
@@ -237,7 +250,7 @@ class Ctx:
             out.extend(inner)
         return tuple(out)
 
-    def scale_term(self, stmts, i: int, binding: dict | None = None, single_use: bool = False):
+    def scale_term(self, stmts, i: int, binding: dict):
         """`x = x * w` (or `w * x`, `w[:, none, none]`) for a weight `w` bound in `stmts`: a
         diagonal term, and the index of the weight's statement."""
         st = stmts[i]
@@ -249,7 +262,7 @@ class Ctx:
         other = left if view is right else right
         if not (isinstance(other, S.Name) and other.id == "x"):
             return None
-        found = self.weight_view(view, stmts[:i], binding or {})
+        found = self.weight_view(view, stmts[:i], binding)
         return None if found is None else found[0]
 
     def weight_view(self, view: S.Expr, before, binding: dict) -> tuple[Term | Unfoldable, int] | None:
@@ -315,147 +328,3 @@ def per_channel_axis(shape: list) -> int | None:
     """The one axis (from the end) of a broadcast shape that is not 1, if there is exactly one."""
     axes = [k - len(shape) for k, d in enumerate(shape) if d != 1]
     return axes[0] if len(axes) == 1 else None
-
-
-# ---------------------------------------------------------------- syntax helpers
-
-
-def plain(st) -> bool:
-    """A statement that maps x to x: an unbound layer, a labelled group, or an assignment to x."""
-    if isinstance(st, S.Layer):
-        return st.inputs is None and st.targets is None
-    return isinstance(st, S.Group)
-
-
-def label_path(label: S.Label | None) -> str | None:
-    """The module path a label spells relative to its body, if static (`c`, `c[0]`, not `c[i]`)."""
-    if label is None:
-        return None
-    if label.index is None:
-        return label.name
-    if isinstance(label.index, S.Const) and isinstance(label.index.value, int) \
-            and not isinstance(label.index.value, bool):
-        return f"{label.name}.{label.index.value}"
-    return None
-
-
-def label_text(st) -> str:
-    label = getattr(st, "label", None)
-    return f"`{label.name}`" if label is not None else f"`{st.callee}`"
-
-
-def with_bias(st: S.Layer) -> S.Layer:
-    """The same conv/linear statement with bias = true."""
-    op = OPS[st.callee]
-    pos = list(st.args)
-    idx = op.arg_names.index("bias")
-    kwargs = tuple(k for k in st.kwargs if k.name != "bias")
-    true = S.Const(st.span, True)
-    if len(pos) > idx:
-        pos[idx] = true
-    else:
-        kwargs += (S.Kwarg("bias", true, st.span),)
-    return dataclasses.replace(st, args=tuple(pos), kwargs=kwargs)
-
-
-def arg_exprs(st: S.Layer) -> tuple:
-    return (*st.args, *(k.value for k in st.kwargs))
-
-
-def stmt_exprs(st) -> list:
-    """The expressions a statement holds directly (not those of nested bodies)."""
-    if isinstance(st, S.Layer):
-        index = [st.label.index] if st.label is not None and st.label.index is not None else []
-        return [*arg_exprs(st), *(st.inputs or ()), *index]
-    if isinstance(st, (S.Assign, S.Let, S.Return)):
-        return [st.value]
-    if isinstance(st, S.If):
-        return [test for test, _ in st.arms]
-    if isinstance(st, S.For):
-        return [st.start, st.stop]
-    return []
-
-
-def free_names(e) -> set[str]:
-    """Names an expression reads."""
-    return {sub.id for sub in S.subexprs(e) if isinstance(sub, S.Name)} if isinstance(e, S.Expr) else set()
-
-
-def call_binding(bdef: S.BlockDef, call: S.Layer) -> dict[str, S.Expr]:
-    """Block parameter -> the caller's expression for it (defaults included)."""
-    binding: dict[str, S.Expr] = {}
-    for p, e in zip(bdef.params, call.args):
-        binding[p.name] = e
-    for k in call.kwargs:
-        binding[k.name] = k.value
-    for p in bdef.params:
-        if p.name not in binding and p.default is not None:
-            binding[p.name] = p.default
-    return binding
-
-
-def subst(e, binding: dict[str, S.Expr]):
-    """`e` with names replaced by the expressions `binding` gives them."""
-    if isinstance(e, S.Name):
-        return binding.get(e.id, e)
-    if not binding or not dataclasses.is_dataclass(e):
-        return e
-    changes = {}
-    for f in dataclasses.fields(e):
-        v = getattr(e, f.name)
-        if isinstance(v, S.Expr):
-            changes[f.name] = subst(v, binding)
-        elif isinstance(v, tuple) and v and isinstance(v[0], (S.Expr, S.Kwarg)):
-            changes[f.name] = tuple(subst(x, binding) if isinstance(x, S.Expr)
-                                    else dataclasses.replace(x, value=subst(x.value, binding)) for x in v)
-    return dataclasses.replace(e, **changes) if changes else e
-
-
-def subst_layer(st: S.Layer, binding: dict[str, S.Expr]) -> S.Layer:
-    return dataclasses.replace(st, args=tuple(subst(a, binding) for a in st.args),
-                               kwargs=tuple(dataclasses.replace(k, value=subst(k.value, binding)) for k in st.kwargs))
-
-
-def bound_names(body) -> Counter:
-    """How often each name is bound by a let or a loop variable anywhere in a body."""
-    out: Counter = Counter()
-    for st in body:
-        if isinstance(st, S.Let):
-            out[st.name] += 1
-        if isinstance(st, S.For) and st.var:
-            out[st.var] += 1
-        for sub in S.sub_bodies(st):
-            out += bound_names(sub)
-    return out
-
-
-# ---------------------------------------------------------------- tensor names a statement uses
-
-
-def binds(st, definite: bool = False) -> set[str]:
-    """Names a statement (re)binds: with `definite`, only those it always rebinds, else also
-    those bound in nested bodies that run in place (an `if` arm, a loop body)."""
-    if isinstance(st, S.Layer):
-        return set(st.targets) if st.targets is not None else {"x"}
-    if isinstance(st, S.Assign):
-        return set(st.targets)
-    if isinstance(st, S.Let):
-        return {st.name}
-    if isinstance(st, S.Group):
-        return {"x"}
-    out = {"x"} if isinstance(st, (S.Residual, S.Branches)) else set()
-    if not definite:
-        for body in S.own_bodies(st):
-            for sub in body:
-                out |= binds(sub)
-    return out
-
-
-def uses(name: str, st) -> int:
-    """How many times a statement reads `name` (a plain layer or block reads `x` once)."""
-    n = sum(1 for e in stmt_exprs(st) for sub in S.subexprs(e) if isinstance(sub, S.Name) and sub.id == name)
-    if name == "x" and (plain(st) or isinstance(st, (S.Residual, S.Branches))):
-        n += 1
-    for body in S.sub_bodies(st):
-        n += sum(uses(name, sub) for sub in body)
-    return n
