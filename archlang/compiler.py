@@ -1,4 +1,4 @@
-"""The pipeline in one place: load -> settings -> (fuse) -> elaborate -> passes -> codegen -> import.
+"""The compiler driver: load -> settings -> the pass pipeline (`archlang.passes.run`) -> codegen -> import.
 
 `compile_spec` runs everything that does not need torch and returns a `Compiled` record;
 `load_module` turns its source into a live nn.Module (the only step that imports torch).
@@ -17,7 +17,6 @@ from pathlib import Path
 
 from . import passes
 from .codegen import ModuleEmitter
-from .elaborate import elaborate
 from .ir import Graph
 from .program import Program, load, resolve_settings
 
@@ -48,17 +47,14 @@ def compile_spec(path: str, variant: str | None = None, overrides: dict | None =
                  override_spans: dict | None = None) -> Compiled:
     program = load(str(path))
     name, settings = resolve_settings(program, variant, overrides, override_spans)
-    graph = elaborate(program, name, settings)
-    graph = passes.get("check-shapes")(graph, input_size)
-    cost = passes.get("count-flops")(graph)
-    plain = Compiled(program, name, settings, graph, cost, tuple(input_size))
-    if not fuse:
-        return plain
-    fusion = passes.get("fuse-reparam")(program, graph)
-    fgraph = elaborate(fusion.program, name, settings)
-    fgraph = passes.get("check-shapes")(fgraph, input_size)
-    fcost = passes.get("count-flops")(fgraph)
-    return Compiled(fusion.program, name, settings, fgraph, fcost, tuple(input_size), True, fusion, plain)
+    start = passes.Build(program, name, settings, tuple(input_size))
+    return _compiled(passes.run(start, passes.DEPLOY_PIPELINE if fuse else passes.PIPELINE))
+
+
+def _compiled(build: passes.Build) -> Compiled:
+    unfused = _compiled(build.unfused) if build.unfused is not None else None
+    return Compiled(build.program, build.variant, build.settings, build.graph, build.cost, build.input_size,
+                    build.fusion is not None, build.fusion, unfused)
 
 
 def cache_dir() -> Path:

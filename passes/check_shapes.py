@@ -8,13 +8,13 @@ graph checks, found by re-running inference (it is cheap: no model is built).
 from __future__ import annotations
 
 from archlang.errors import ArchError
-from archlang.evaluate import show_value
 from archlang.ir import Graph
+from archlang.lower import show_value
 from archlang.ops import OPS, Attrs
 from archlang.shapes import Batch, ShapeError, fmt
 from archlang.values import has_sym, resolve
 
-from . import register
+from . import Build, register
 
 
 def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
@@ -70,8 +70,13 @@ def bind_input(declared: tuple, size: tuple[int, ...]) -> tuple:
 
 
 @register("check-shapes")
-def check_shapes(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
-    """Annotate every node with its shape; raise ArchError at the first node that cannot work."""
+def check_shapes(build: Build) -> Build:
+    """Annotate every node with its shape for the build's input size."""
+    return build.but(graph=shape_graph(build.graph, build.input_size))
+
+
+def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
+    """The graph with every node's shape; ArchError at the first node that cannot work."""
     try:
         shapes = infer_shapes(graph, input_size)
     except ShapeError as exc:

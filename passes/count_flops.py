@@ -14,7 +14,7 @@ from archlang.ir import Graph
 from archlang.ops import OPS, Attrs
 from archlang.shapes import fmt
 
-from . import register
+from . import Build, register
 
 
 @dataclass
@@ -58,8 +58,13 @@ def node_params(node) -> tuple[int, int]:
 
 
 @register("count-flops")
-def count_flops(graph: Graph) -> CostReport:
-    """Cost of a shaped graph (run check-shapes first)."""
+def count_flops(build: Build) -> Build:
+    """Parameters and MACs of the build's shaped graph (run check-shapes first)."""
+    return build.but(cost=cost_report(build.graph))
+
+
+def cost_report(graph: Graph) -> CostReport:
+    """Cost of a shaped graph."""
     params, macs, buffers = {}, {}, 0
     modules: dict[str, list[int]] = {}
     for n in graph.nodes():

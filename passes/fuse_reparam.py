@@ -273,6 +273,12 @@ def _choose(st: S.If, ctx: Ctx):
 
 
 @register("fuse-reparam")
+def fuse_pass(build):
+    """The deploy form: the fused program, to be elaborated again (with its recipes)."""
+    fusion = fuse_reparam(build.program, build.graph)
+    return build.but(program=fusion.program, fusion=fusion, graph=None, cost=None, unfused=build)
+
+
 def fuse_reparam(program: Program, graph: Graph) -> Fusion:
     """The deploy-form program of this build; its fused layers carry their weight recipes."""
     return Driver(program, graph).run()
