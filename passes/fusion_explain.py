@@ -35,6 +35,8 @@ def format_explain(compiled) -> str:
     body += ["", "did not fuse:" if failed else "did not fuse: nothing"]
     body += [f"  {where(e)}  {scope(e, instances)}  [{e.rule}] {e.reason}" for e in failed]
     places = sum(1 for line in body if line.startswith("  ")) - len(failed)
+    if not rules and not failed:
+        return f"fusion of {compiled.name}: nothing to fuse (no branch sums, conv/BN pairs or other candidates)\n"
     head = f"fusion of {compiled.name}: {len(rules)} rule(s) fired in {places} place(s); "
     head += f"{len(failed)} candidate(s) did not fuse" if failed else "every candidate fused"
     return "\n".join([head, *body]) + "\n"

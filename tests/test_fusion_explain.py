@@ -42,3 +42,8 @@ def test_every_rule_is_documented():
         assert f"`{rule.name}`" in doc, rule.name
     assert "collapse_block" in doc
     assert Path(ROOT / "passes" / "fusion_rules.py").is_file()
+
+
+def test_explain_says_when_there_is_nothing_to_fuse():
+    text = format_explain(compile_spec(spec("deit"), "tiny", fuse=True))
+    assert text == "fusion of deit:tiny: nothing to fuse (no branch sums, conv/BN pairs or other candidates)\n"
