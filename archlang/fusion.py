@@ -10,7 +10,7 @@ path, relative to the module that encloses the fused layer:
 and combinators say how leaves compose:
     ("then", first, second)       apply first, then second (conv then BN, BN then linear, map then scale)
     ("sum", items) | ("avg", items)   parallel maps of one input
-    ("neg", item)                 the negated map (a difference is a sum with one negated item)
+    ("negate", item)              the negated map (a difference is a sum with one negated item)
     ("at", label, recipe)         the recipe, with paths inside the module `label`
     ("own", recipe)               (outermost only) paths inside the fused module's own path:
                                   for unlabelled and indexed call sites (`c[i]:`)
@@ -60,7 +60,7 @@ class Folder:
             return _scale_out(w, scale), shift
         if kind == "then":
             return self.then(recipe[1], recipe[2], prefix, target)
-        if kind == "neg":
+        if kind == "negate":
             w, b = self.fold(recipe[1], prefix, target)
             return -w, -b
         if kind in ("sum", "avg"):

@@ -51,10 +51,6 @@ class Chain:
     first: tuple[str, ...]
     second: tuple[str, ...]
 
-    @property
-    def text(self) -> str:
-        return f"{'|'.join(self.first)} ; {'|'.join(self.second)}"
-
     def match(self, stmts, i, ctx: Ctx) -> Match | None:
         if i + 1 >= len(stmts) or not (plain(stmts[i]) and plain(stmts[i + 1])):
             return None
@@ -76,10 +72,6 @@ class Parallel:
     form: str  # "sum" | "residual"
     family: str = "conv"
 
-    @property
-    def text(self) -> str:
-        return "sum { a | b | ... }" if self.form == "sum" else "residual { a }"
-
     def match(self, stmts, i, ctx: Ctx) -> Match | None:
         st = stmts[i]
         if self.form == "residual":
@@ -99,10 +91,13 @@ class Parallel:
         if not isinstance(st, S.Residual) or st.shortcut is not None:
             return None
         body = [s for s in st.body if not isinstance(s, S.Pass)]
-        term = ctx.term(body[0]) if len(body) == 1 and plain(body[0]) else None
-        if term is None:
-            return None  # a residual around a block that is not one map: nothing to fuse
         named = st.fused_name is not None
+        if named:  # `as NAME` asks for fusion: say why not
+            term = _branch_term(body, ctx)
+        elif len(body) != 1 or not plain(body[0]) or ctx.term(body[0]) is None:
+            return None  # a residual around a block that is not one map: nothing to fuse
+        else:
+            term = ctx.term(body[0])
         label = S.Label(st.fused_name, None, st.span) if named else body[0].label
         named = named or _named(body[0])
         identity = Term(("eye",), "the identity shortcut", sort="eye")
@@ -116,7 +111,6 @@ class Operator:
     the expression and offers each operator node to the rules with this pattern."""
 
     op: str  # "-" | "+" | "*"
-    text: str
 
 
 @dataclass(frozen=True)
@@ -285,7 +279,7 @@ def then(m: Match) -> tuple:
 
 
 def combined(m: Match) -> tuple:
-    items = tuple(t.recipe if s > 0 else ("neg", t.recipe) for t, s in zip(m.terms, m.signs))
+    items = tuple(t.recipe if s > 0 else ("negate", t.recipe) for t, s in zip(m.terms, m.signs))
     return ("avg" if m.avg else "sum", items)
 
 
@@ -304,22 +298,35 @@ def fused_layer(term: Term, rule: str, label, named: bool, span: Span, roles, in
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("conv_bn_fold", "bn(conv(x)) = conv'(x): rows of W scaled by gamma/sigma, the shift folded into b",
-         (Chain(("conv",), ("bn",)),), (foldable, diagonal_fits), then, fused_statement),
-    Rule("bn_linear_fold", "linear(bn(x)) = linear'(x): columns of W scaled by gamma/sigma, the shift pushed "
-         "through W", (Chain(("bn",), ("dense",)),), (foldable, diagonal_fits), then, fused_statement),
-    Rule("layer_scale_fold", "w * f(x) = f'(x): rows of W and b scaled by the per-channel w",
-         (Chain(("conv", "dense"), ("scale",)), Operator("*", "w * a")), (foldable, diagonal_fits), then,
-         fused_statement),
-    Rule("parallel_conv_sum", "sum of aligned convs = one conv: kernels zero-padded to the largest and added; "
-         "identity/BN branches centred", (Parallel("sum", "conv"),),
-         (foldable, family_is("conv"), aligned), combined, fused_statement),
-    Rule("parallel_linear_sum", "sum of linears of one input = one linear: weights and biases added",
-         (Parallel("sum", "dense"),), (foldable, family_is("dense"), aligned), combined, fused_statement),
-    Rule("parallel_difference", "f(x) - g(x) = h(x): W_h = W_f - W_g, b_h = b_f - b_g (aligned as in a sum)",
-         (Operator("-", "a - b"),), (foldable, aligned), combined, fused_statement),
-    Rule("residual_identity_fold", "x + f(x) = f'(x): the identity added at the centre of f's kernel",
-         (Parallel("residual"), Operator("+", "x + a")), (foldable, aligned), combined, fused_statement),
+    Rule("conv_bn_fold",
+         identity="bn(conv(x)) = conv'(x): rows of W scaled by gamma/sigma, the shift folded into b",
+         patterns=(Chain(("conv",), ("bn",)),),
+         preconditions=(foldable, diagonal_fits), recipe=then, rewrite=fused_statement),
+    Rule("bn_linear_fold",
+         identity="linear(bn(x)) = linear'(x): columns of W scaled by gamma/sigma, the shift pushed through W",
+         patterns=(Chain(("bn",), ("dense",)),),
+         preconditions=(foldable, diagonal_fits), recipe=then, rewrite=fused_statement),
+    Rule("layer_scale_fold",
+         identity="w * f(x) = f'(x): rows of W and b scaled by the per-channel w",
+         patterns=(Chain(("conv", "dense"), ("scale",)), Operator("*")),
+         preconditions=(foldable, diagonal_fits), recipe=then, rewrite=fused_statement),
+    Rule("parallel_conv_sum",
+         identity="sum of aligned convs = one conv: kernels zero-padded to the largest and added; "
+                  "identity/BN branches centred",
+         patterns=(Parallel("sum", "conv"),),
+         preconditions=(foldable, family_is("conv"), aligned), recipe=combined, rewrite=fused_statement),
+    Rule("parallel_linear_sum",
+         identity="sum of linears of one input = one linear: weights and biases added",
+         patterns=(Parallel("sum", "dense"),),
+         preconditions=(foldable, family_is("dense"), aligned), recipe=combined, rewrite=fused_statement),
+    Rule("parallel_difference",
+         identity="f(x) - g(x) = h(x): W_h = W_f - W_g, b_h = b_f - b_g (aligned as in a sum)",
+         patterns=(Operator("-"),),
+         preconditions=(foldable, aligned), recipe=combined, rewrite=fused_statement),
+    Rule("residual_identity_fold",
+         identity="x + f(x) = f'(x): the identity added at the centre of f's kernel",
+         patterns=(Parallel("residual"), Operator("+")),
+         preconditions=(foldable, aligned), recipe=combined, rewrite=fused_statement),
 )
 
 BY_NAME = {r.name: r for r in RULES}
