@@ -78,6 +78,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print the summary as JSON (params, macs, flops, stages)")
     b.add_argument("--validate", action="store_true", help="also check the emitted module node for node against "
                    "the IR with torch.fx (on whenever ARCHLANG_DEBUG=1)")
+    b.add_argument("--explain", action="store_true", help="after the summary, list where each fusion rule fired "
+                   "and why candidates did not fuse (implies --fuse)")
 
     v = sub.add_parser("viz", help="draw a spec variant's graph (svg, png, pdf, dot or interactive html)",
                        description="Draw the IR as nested clusters (stem, stages, blocks) with shapes, params and "
@@ -158,6 +160,7 @@ def run_build(args) -> int:
     from .compiler import verify
     from .summary import format_summary
 
+    args.fuse = args.fuse or args.explain
     compiled = compile_from_args(args)
     size = compiled.input_size
     if args.dump_ir:
@@ -173,6 +176,10 @@ def run_build(args) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(format_summary(compiled))
+        if args.explain:
+            from .passes.fusion_explain import format_explain
+
+            print("\n" + format_explain(compiled), end="")
         print(f"wrote {out}")
     return 0
 

@@ -49,10 +49,8 @@ def join(path: str, name: str) -> str:
 
 
 class Elaborator(ExprEvaluator):
-    def __init__(self, program: Program, variant: str | None, settings: dict[str, object],
-                 recipes: dict[int, tuple] | None = None):
+    def __init__(self, program: Program, variant: str | None, settings: dict[str, object]):
         self.program, self.settings = program, settings
-        self.recipes = recipes or {}  # fused layer statements -> weight recipes (deploy form)
         self.lowering: L.Lowering | None = None  # set by run()
         self.graph = Graph(program.family, variant, dict(settings))
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
@@ -247,8 +245,8 @@ class Elaborator(ExprEvaluator):
             return self.add_node(op.name, inputs, attrs, frame, st.span)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "op", op.name, self.outer_roles + st.roles, st.span)
-        if id(st) in self.recipes:
-            self.graph.fusions[path] = (self.recipes[id(st)], frame.path)
+        if st.fused is not None:  # deploy form: how this layer's weights fold from the train form
+            self.graph.fusions[path] = (st.fused.recipe, frame.path)
         return self.add_node(op.name, inputs, attrs, frame, st.span, scope=path, name=name, module=True)
 
     def call_block(self, node: L.LApply, inputs, frame: Frame) -> Tensor:
@@ -355,9 +353,8 @@ class Elaborator(ExprEvaluator):
         return self.body(node.body.stmts, group, x)
 
 
-def elaborate(program: Program, variant: str | None, settings: dict[str, object],
-              recipes: dict[int, tuple] | None = None) -> Graph:
-    return Elaborator(program, variant, settings, recipes).run()
+def elaborate(program: Program, variant: str | None, settings: dict[str, object]) -> Graph:
+    return Elaborator(program, variant, settings).run()
 
 
 __all__ = ["elaborate", "Elaborator", "Frame", "signature", "block_signature"]
