@@ -17,6 +17,7 @@ from . import syntax as S
 from .errors import ArchError, Span, did_you_mean
 from .evaluate import ExprEvaluator, describe
 from .ir import Graph, ModuleInfo
+from .limits import MAX_NODES, Budget
 from .lower import block_signature, signature
 from .ops import OPS
 from .parser import keyword_hint
@@ -24,7 +25,6 @@ from .program import Program, literal
 from .values import BUILTINS, Sym, Tensor
 
 MAX_DEPTH = 64
-MAX_NODES = 250_000  # ViT-g/14 is about 1,000 IR nodes; this many means a runaway loop
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Elaborator(ExprEvaluator):
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
         self.cur: Frame | None = None
         self.depth = 0
+        self.budget = Budget()  # steps and value sizes (limits.py)
         self.outer_roles: tuple[str, ...] = ()  # roles written on an enclosing if/residual/sum/loop
 
     # ---------------------------------------------------------------- entry
@@ -151,6 +152,7 @@ class Elaborator(ExprEvaluator):
     def run_stmts(self, stmts, frame: Frame, x: Tensor) -> Tensor:
         frame.env["x"] = x
         for node in stmts:
+            self.budget.step(node.span)
             if frame.result is not None:
                 raise ArchError("statement after return", node.span, hint="return must be the last statement")
             handler = getattr(self, "s_" + type(node).__name__[1:])
@@ -315,6 +317,7 @@ class Elaborator(ExprEvaluator):
         for e, v in zip((st.start, st.stop), bounds):
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ArchError(f"loop bounds are ints, got {describe(v)}", e.span)
+        self.budget.loop(st, bounds)
         return range(*bounds)
 
     def s_Loop(self, node: L.LLoop, frame: Frame):

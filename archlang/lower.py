@@ -20,7 +20,7 @@ from .einpattern import PatternError, check_sizes, parse_pattern
 from .errors import ArchError, Span, did_you_mean
 from .ops import OPS, REQUIRED, OpDef
 from .program import literal
-from .values import BUILTINS
+from .values import BUILTINS, show_value
 
 MULTI_OUTPUT = {"chunk", "unbind"}  # functions whose results are unpacked into several names
 
@@ -482,17 +482,6 @@ def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:
         else:
             parts.append(f"{a.name}={show_value(a.default)}")
     return parts
-
-
-def show_value(v) -> str:
-    """A value as it would be written in a spec."""
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "[" + ", ".join(show_value(x) for x in v) + "]"
-    return f'"{v}"' if isinstance(v, str) else repr(v)
 
 
 def block_signature(bdef: S.BlockDef) -> str:

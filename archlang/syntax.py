@@ -245,6 +245,15 @@ class Import:
 
 
 @dataclass(frozen=True)
+class Require:
+    """`require test, "message"`: the build stops with `message` when `test` is false."""
+
+    test: Expr
+    message: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class SpecFile:
     """One parsed `.arch` file, before imports are resolved."""
 
@@ -258,6 +267,7 @@ class SpecFile:
     input: tuple[tuple[Expr, ...], Span] | None
     blocks: tuple[BlockDef, ...]
     model: BlockDef | None
+    requires: tuple[Require, ...] = ()
 
 
 # ---------------------------------------------------------------- walking

@@ -26,7 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import ArchError
+from ..limits import MAX_SIZE
 from ..pycode import Code
+from ..values import has_sym, show_value
 
 REQUIRED = object()
 
@@ -76,8 +79,103 @@ class Layout:
 
 @dataclass(frozen=True)
 class Arg:
+    """One argument of an op. `check` says what values it takes: it returns what the value should
+    have been ("a positive int") or None, so a bad value stops the build at its own span instead of
+    crashing the emitted module when it is created or run."""
+
     name: str
     default: object = REQUIRED
+    check: Callable[[object], str | None] | None = None
+
+
+# ---------------------------------------------------------------- argument checks (Arg.check)
+
+
+def _is_int(v) -> bool:
+    return type(v) is int
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float)
+
+
+def positive_int(v):
+    if not _is_int(v) or v < 1:
+        return "a positive int"
+    return None if v <= MAX_SIZE else f"at most {MAX_SIZE:,}"
+
+
+def non_negative_int(v):
+    return None if _is_int(v) and 0 <= v <= MAX_SIZE else "an int >= 0"
+
+
+def integer(v):
+    return None if _is_int(v) else "an int"
+
+
+def ints(v):
+    """An axis or a list of axes (reductions)."""
+    ok = _is_int(v) or (type(v) is tuple and all(_is_int(d) for d in v))
+    return None if ok else "an int or a list of ints"
+
+
+def int_list(v):
+    return None if type(v) is tuple and all(_is_int(d) for d in v) else "a list of ints"
+
+
+def sizes(v):
+    """A tensor shape given in a spec: positive ints, and not more elements than memory holds."""
+    if type(v) is not tuple or not all(_is_int(d) and 1 <= d <= MAX_SIZE for d in v):
+        return "a list of positive ints"
+    n = 1
+    for d in v:
+        n *= d
+    return None if n <= MAX_SIZE else f"a shape of at most {MAX_SIZE:,} elements"
+
+
+def boolean(v):
+    return None if type(v) is bool else "true or false"
+
+
+def number(v):
+    return None if _is_number(v) else "a number"
+
+
+def positive_number(v):
+    return None if _is_number(v) and v > 0 else "a number > 0"
+
+
+def probability(v):
+    return None if _is_number(v) and 0 <= v <= 1 else "a number from 0 to 1"
+
+
+def one_of(*choices: str, numbers: bool = False):
+    words = ", ".join(f'"{c}"' for c in choices)
+
+    def check(v):
+        if (type(v) is str and v in choices) or (numbers and _is_number(v)):
+            return None
+        return ("a number or one of " if numbers else "one of ") + words
+    return check
+
+
+def optional(check):
+    def wrapped(v):
+        return None if v is None else (check(v) and check(v) + " or none")
+    return wrapped
+
+
+def check_args(op: OpDef, values: dict, spans: dict, span) -> None:
+    """Every bound argument of `op` is a value its `Arg.check` accepts (run-time sizes, which only
+    reshapes take, are checked by the shape rules instead)."""
+    for arg in op.args:
+        value = values.get(arg.name, arg.default)
+        if arg.check is None or has_sym(value):
+            continue
+        want = arg.check(value)
+        if want:
+            raise ArchError(f"argument '{arg.name}' of {op.name} must be {want}, got {show_value(value)}",
+                            spans.get(arg.name, span))
 
 
 class Attrs(dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import norm_axis
-from . import Arg, OpDef, omit_defaults, register
+from . import Arg, OpDef, integer, omit_defaults, one_of, probability, register
 
 
 def _same(a, ins):
@@ -31,7 +31,7 @@ def _softmax_shape(a, ins):
 
 
 ACTS = [
-    _act("gelu", "GELU", "F.gelu", (Arg("approximate", "none"),),
+    _act("gelu", "GELU", "F.gelu", (Arg("approximate", "none", one_of("none", "tanh")),),
          doc="GELU; approximate=\"tanh\" selects the tanh form."),
     _act("relu", "ReLU", "F.relu"),
     _act("silu", "SiLU", "F.silu"),
@@ -39,11 +39,11 @@ ACTS = [
     _act("hardsigmoid", "Hardsigmoid", "F.hardsigmoid"),
     _act("sigmoid", "Sigmoid", "torch.sigmoid"),
     _act("tanh", "Tanh", "torch.tanh"),
-    _act("dropout", "Dropout", "F.dropout", (Arg("p", 0.0),), doc="Dropout (identity in eval)."),
+    _act("dropout", "Dropout", "F.dropout", (Arg("p", 0.0, probability),), doc="Dropout (identity in eval)."),
 ]
 
 SOFTMAX = OpDef(
-    "softmax", "act", (Arg("dim", -1),), shape=_softmax_shape,
+    "softmax", "act", (Arg("dim", -1, integer),), shape=_softmax_shape,
     init=lambda a: P.call("nn.Softmax", dim=a["dim"]),
     call=lambda a, ins: P.call(P.attr(ins[0], "softmax"), dim=a["dim"]),
     doc="Softmax along one axis.", traits=frozenset({"distribution"}),

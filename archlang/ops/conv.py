@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import ShapeError, fmt, numel
-from . import Arg, OpDef, omit_defaults, register
+from . import Arg, OpDef, boolean, non_negative_int, omit_defaults, optional, positive_int, register
 
 
 def same_padding(k: int, stride: int = 1, dilation: int = 1) -> int:
@@ -79,8 +79,10 @@ def _conv_init(a):
 
 CONV2D = OpDef(
     "conv2d", "module",
-    (Arg("in_channels"), Arg("out_channels"), Arg("kernel_size"), Arg("stride", 1), Arg("padding", None),
-     Arg("dilation", 1), Arg("groups", 1), Arg("bias", True)),
+    (Arg("in_channels", check=positive_int), Arg("out_channels", check=positive_int),
+     Arg("kernel_size", check=positive_int), Arg("stride", 1, positive_int),
+     Arg("padding", None, optional(non_negative_int)), Arg("dilation", 1, positive_int),
+     Arg("groups", 1, positive_int), Arg("bias", True, boolean)),
     shape=_conv_shape, params=_conv_params,
     cost=lambda a, ins, out: numel(out) * (a.in_channels // a.groups) * a.kernel_size ** 2,
     init=_conv_init,
@@ -112,7 +114,8 @@ def _pool_emit(cls: str, fn: str):
     return init, call
 
 
-_POOL_ARGS = (Arg("kernel_size"), Arg("stride", None), Arg("padding", 0))
+_POOL_ARGS = (Arg("kernel_size", check=positive_int), Arg("stride", None, optional(positive_int)),
+              Arg("padding", 0, non_negative_int))
 _POOLS: dict[str, OpDef] = {}
 for _name, _cls, _fn in (("avgpool2d", "AvgPool2d", "avg_pool2d"), ("maxpool2d", "MaxPool2d", "max_pool2d")):
     _init, _call = _pool_emit(_cls, _fn)
@@ -127,7 +130,7 @@ def _adaptive_shape(a, ins):
 
 
 ADAPTIVE = OpDef(
-    "adaptive_avgpool2d", "act", (Arg("output_size", 1),), shape=_adaptive_shape,
+    "adaptive_avgpool2d", "act", (Arg("output_size", 1, positive_int),), shape=_adaptive_shape,
     cost=lambda a, ins, out: numel(ins[0]),
     init=lambda a: P.call("nn.AdaptiveAvgPool2d", a["output_size"]),
     call=lambda a, ins: P.call("F.adaptive_avg_pool2d", ins[0], a["output_size"]),

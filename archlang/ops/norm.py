@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import ShapeError, fmt, numel
-from . import Arg, OpDef, omit_defaults, register
+from . import Arg, OpDef, boolean, omit_defaults, optional, positive_int, positive_number, probability, register
 
 
 def _bn_shape(ranks: tuple[int, ...], what: str):
@@ -31,7 +31,8 @@ def _bn_buffers(a):
 
 
 def _bn(name: str, cls: str, ranks: tuple[int, ...]) -> OpDef:
-    op_args = (Arg("num_features"), Arg("eps", 1e-5), Arg("momentum", 0.1), Arg("affine", True))
+    op_args = (Arg("num_features", check=positive_int), Arg("eps", 1e-5, positive_number),
+               Arg("momentum", 0.1, optional(probability)), Arg("affine", True, boolean))
 
     def init(a):
         kw = omit_defaults(OPS_BY_NAME[name], a)
@@ -74,14 +75,16 @@ def _ln_init(a):
 
 
 LAYERNORM = OpDef(
-    "layernorm", "module", (Arg("normalized_shape"), Arg("eps", 1e-5), Arg("affine", True)),
+    "layernorm", "module", (Arg("normalized_shape", check=positive_int), Arg("eps", 1e-5, positive_number),
+                                 Arg("affine", True, boolean)),
     shape=_ln_shape, params=_affine("normalized_shape"), cost=_ln_cost, init=_ln_init,
     doc="LayerNorm over the last axis (fvcore: 5 per element with affine, else 4).",
     traits=frozenset({"norm"}), channel_axis=-1, fx=("call_module:LayerNorm",),
 )
 
 LAYERNORM2D = OpDef(
-    "layernorm2d", "module", (Arg("num_channels"), Arg("eps", 1e-6), Arg("affine", True)),
+    "layernorm2d", "module", (Arg("num_channels", check=positive_int), Arg("eps", 1e-6, positive_number),
+                                     Arg("affine", True, boolean)),
     shape=_ln2d_shape, params=_affine("num_channels"), cost=_ln_cost,
     init=lambda a: P.call("LayerNorm2d", a["num_channels"],
                           **omit_defaults(LAYERNORM2D, {"eps": a["eps"]}, keep=("eps",))),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import pycode as P
 from ..einpattern import infer, lower, parse_pattern
 from ..shapes import Batch, ShapeError, broadcast, dim_mul, fmt, norm_axis, numel, size
-from . import Arg, Layout, OpDef, register
+from . import Arg, Layout, OpDef, boolean, int_list, integer, ints, number, optional, register
 
 
 def _binary(name: str, syntax: str, fx: str, commutative: bool = False) -> OpDef:
@@ -289,8 +289,9 @@ def _reduce(name: str, method: str, doc: str, extra: tuple[Arg, ...] = ()) -> Op
         kw = {"keepdim": a["keepdim"]} if not (a["keepdim"].is_const and a["keepdim"].const is False) else {}
         pre = [a[x.name] for x in extra]
         return P.call(P.attr(ins[0], method), *pre, a["dim"], **kw)
-    return OpDef(name, "function", (*extra, Arg("dim"), Arg("keepdim", False)), shape=_reduce_shape,
-                 call=call, doc=doc, traits=frozenset({"reduction"}), fx=(f"call_method:{method}",))
+    return OpDef(name, "function", (*extra, Arg("dim", check=ints), Arg("keepdim", False, boolean)),
+                 shape=_reduce_shape, call=call, doc=doc, traits=frozenset({"reduction"}),
+                 fx=(f"call_method:{method}",))
 
 
 register(
@@ -304,7 +305,8 @@ register(
     OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost, syntax="a @ b",
           doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"}),
           fx=("call_function:matmul",)),
-    OpDef("sdpa", "function", (Arg("scale", None),), shape=_sdpa_shape, n_inputs=3, cost=_sdpa_cost,
+    OpDef("sdpa", "function", (Arg("scale", None, optional(number)),), shape=_sdpa_shape, n_inputs=3,
+          cost=_sdpa_cost,
           call=_sdpa_call, doc="softmax(q @ k^T * scale) @ v, emitted as F.scaled_dot_product_attention "
                                "(scale none: 1/sqrt(d)); costs the two matmuls.", traits=frozenset({"attention"}),
           fx=("call_function:scaled_dot_product_attention",)),
@@ -313,25 +315,26 @@ register(
           doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code.",
           traits=frozenset({"reshape"}), layout=lambda a, rank: Layout(a.pattern, tuple(a.sizes), named=True),
           fx=tuple(f"call_method:{m}" for m in ("unflatten", "squeeze", "permute", "flatten", "unsqueeze"))),
-    OpDef("reshape", "function", (Arg("shape"),), shape=_reshape_shape,
+    OpDef("reshape", "function", (Arg("shape", check=int_list),), shape=_reshape_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed.",
           traits=frozenset({"reshape"}), layout=lambda a, rank: Layout(None), fx=("call_method:reshape",)),
-    OpDef("transpose", "function", (Arg("dim0"), Arg("dim1")), shape=_transpose_shape,
+    OpDef("transpose", "function", (Arg("dim0", check=integer), Arg("dim1", check=integer)), shape=_transpose_shape,
           call=_method("transpose", "dim0", "dim1"), doc="Swap two axes.", traits=frozenset({"reshape"}),
           layout=_transpose_layout, fx=("call_method:transpose",)),
-    OpDef("permute", "function", (Arg("dims"),), shape=_permute_shape,
+    OpDef("permute", "function", (Arg("dims", check=int_list),), shape=_permute_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "permute"), a["dims"]), doc="Reorder axes.",
           traits=frozenset({"reshape"}), layout=lambda a, rank: _moved([norm_axis(d, rank) for d in a.dims], rank),
           fx=("call_method:permute",)),
-    OpDef("flatten", "function", (Arg("start_dim", 0), Arg("end_dim", -1)), shape=_flatten_shape,
+    OpDef("flatten", "function", (Arg("start_dim", 0, integer), Arg("end_dim", -1, integer)),
+          shape=_flatten_shape,
           call=_method("flatten", "start_dim", "end_dim", defaults={"start_dim": 0, "end_dim": -1}),
           doc="Merge axes start_dim..end_dim.", traits=frozenset({"reshape"}), layout=_flatten_layout,
           fx=("call_method:flatten",)),
-    OpDef("expand", "function", (Arg("sizes"),), shape=_expand_shape,
+    OpDef("expand", "function", (Arg("sizes", check=int_list),), shape=_expand_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "expand"), a["sizes"]),
           doc="Broadcast unit axes to the given sizes (-1 keeps an axis).", traits=frozenset({"reshape"}),
           fx=("call_method:expand",)),
-    OpDef("cat", "function", (Arg("dim", 0),), shape=_cat_shape, n_inputs=-1,
+    OpDef("cat", "function", (Arg("dim", 0, integer),), shape=_cat_shape, n_inputs=-1,
           call=lambda a, ins: P.call("torch.cat", P.Code("[" + ", ".join(str(i) for i in ins) + "]"),
                                      dim=a["dim"]),
           doc="Concatenate a list of tensors along one axis.", traits=frozenset({"concat"}),
@@ -353,5 +356,5 @@ register(
           fx=("call_function:add", "call_function:truediv")),
     _reduce("mean", "mean", "Mean over axes (fvcore counts it as 0)."),
     _reduce("amax", "amax", "Maximum over axes."),
-    _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2),)),
+    _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2, number),)),
 )
