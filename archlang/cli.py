@@ -85,6 +85,10 @@ def make_parser() -> argparse.ArgumentParser:
                    "summary to standard error)")
     b.add_argument("--dump-ir", action="store_true", help="print the IR, one node per line, and write nothing")
     b.add_argument("--json", action="store_true", help="print the summary as JSON (params, macs, flops, stages)")
+    b.add_argument("--validate", action="store_true", help="also check the emitted module node for node against "
+                   "the IR with torch.fx (on whenever ARCHLANG_DEBUG=1)")
+    b.add_argument("--explain", action="store_true", help="after the summary, list where each fusion rule fired "
+                   "and why candidates did not fuse (implies --fuse)")
 
     v = sub.add_parser("viz", help="draw a spec variant's graph (svg, png, pdf, dot or interactive html)",
                        description="Draw the IR as nested clusters (stem, stages, blocks) with shapes, params and "
@@ -164,8 +168,10 @@ def _reader_gone() -> int:
 
 
 def run_build(args) -> int:
+    from .compiler import verify
     from .summary import format_summary
 
+    args.fuse = args.fuse or args.explain
     if args.output == STDOUT and args.json:
         raise ArchError("-o - and --json both write to standard output", hint="write the module to a file")
     placeholder = Path("build") / "model.py"
@@ -177,6 +183,7 @@ def run_build(args) -> int:
         return 0
     out = output_target(args.output, "-o", Path("build") / default_name(compiled, "py"))
     refuse_inputs(out, compiled.program.files, "-o", args.output or str(out))
+    verify(compiled, full=args.validate or bool(os.environ.get("ARCHLANG_DEBUG")))
     write_output(out, compiled.source)
     if args.json:
         data = compiled.cost.as_dict()
@@ -185,7 +192,12 @@ def run_build(args) -> int:
         print(json.dumps(data, indent=2))
     else:
         report = sys.stderr if out is None else sys.stdout  # stdout carries the module itself
-        text = f"{format_summary(compiled)}\nwrote {out or 'the module to standard output'}"
+        text = format_summary(compiled)
+        if args.explain:
+            from .passes.fusion_explain import format_explain
+
+            text += "\n\n" + format_explain(compiled).rstrip("\n")
+        text += f"\nwrote {out or 'the module to standard output'}"
         print("\n".join(printable(line) for line in text.split("\n")), file=report)  # paths are user text
     return 0
 

@@ -1,5 +1,5 @@
-"""The pipeline in one place: load -> settings -> requires -> (fuse) -> elaborate -> passes -> codegen
--> import.
+"""The compiler driver: load -> settings -> requires -> the pass pipeline (`archlang.passes.run`)
+-> codegen -> import.
 
 `compile_spec` runs everything that does not need torch and returns a `Compiled` record;
 `load_module` turns its source into a live nn.Module (the only step that imports torch). The
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+import os
 import sys
 import types
 from contextlib import contextmanager
@@ -20,14 +21,12 @@ from functools import cached_property
 from . import passes
 from . import syntax as S
 from .codegen import ModuleEmitter
-from .elaborate import Elaborator, Frame, elaborate
+from .elaborate import Elaborator, Frame
 from .errors import ArchError
 from .evaluate import describe
 from .ir import Graph
 from .program import Program, load, resolve_settings
 from .values import show_value
-
-DEFAULT_INPUT = (3, 224, 224)  # for input axes the spec leaves to run time
 
 
 @dataclass
@@ -61,18 +60,15 @@ def compile_spec(path: str, variant: str | None = None, overrides: dict | None =
     name, settings = resolve_settings(program, variant, overrides, override_spans)
     with _naming_overrides(overrides, override_spans), _deep_recursion(program):
         check_requires(program, name, settings)
-        graph = elaborate(program, name, settings)
-        size = tuple(input_size) if input_size is not None else default_input(graph)
-        graph = passes.get("check-shapes")(graph, size)
-        cost = passes.get("count-flops")(graph)
-        plain = Compiled(program, name, settings, graph, cost, size)
-        if not fuse:
-            return plain
-        fusion = passes.get("fuse-reparam")(program, graph)
-        fgraph = elaborate(fusion.program, name, settings, fusion.recipes)
-        fgraph = passes.get("check-shapes")(fgraph, size)
-        fcost = passes.get("count-flops")(fgraph)
-    return Compiled(fusion.program, name, settings, fgraph, fcost, size, True, fusion, plain)
+        size = tuple(input_size) if input_size is not None else None  # None: check-shapes takes the spec's
+        start = passes.Build(program, name, settings, size)
+        return _compiled(passes.run(start, passes.DEPLOY_PIPELINE if fuse else passes.PIPELINE))
+
+
+def _compiled(build: passes.Build) -> Compiled:
+    unfused = _compiled(build.unfused) if build.unfused is not None else None
+    return Compiled(build.program, build.variant, build.settings, build.graph, build.cost, build.input_size,
+                    build.fusion is not None, build.fusion, unfused)
 
 
 def check_requires(program: Program, variant: str | None, settings: dict) -> None:
@@ -89,15 +85,6 @@ def check_requires(program: Program, variant: str | None, settings: dict) -> Non
             names = dict.fromkeys(e.id for e in S.subexprs(req.test) if isinstance(e, S.Name) and e.id in settings)
             shown = ", ".join(f"{n} = {show_value(settings[n])}" for n in names)
             raise ArchError(req.message, req.test.span, hint=f"here {shown}" if shown else None)
-
-
-def default_input(graph: Graph) -> tuple[int, ...]:
-    """The input size the spec implies: its fixed axes, and DEFAULT_INPUT's for the run-time ones."""
-    declared = next(n for n in graph.nodes() if n.op == "input").attr("shape")[1:]
-    fixed = [d if type(d) is int else None for d in declared]
-    if len(fixed) == len(DEFAULT_INPUT):
-        return tuple(DEFAULT_INPUT[i] if d is None else d for i, d in enumerate(fixed))
-    return tuple(fixed) if None not in fixed else DEFAULT_INPUT
 
 
 @contextmanager
@@ -160,7 +147,31 @@ def instantiate(compiled: Compiled):
     model.eval()
     model.__dict__["archlang"] = compiled
     check_structure(compiled, model)
+    if os.environ.get("ARCHLANG_DEBUG"):
+        verify(compiled, full=True)
     return model
+
+
+def meta_model(compiled: Compiled):
+    """The emitted module built on the meta device: every tensor has its shape, none has memory."""
+    import torch
+
+    module = load_module(compiled.source)
+    with torch.device("meta"):
+        model = module.create_model()
+    return model.eval()
+
+
+def verify(compiled: Compiled, full: bool = False) -> None:
+    """What `archlang build` checks: the emitted module owns the IR's tensors (names, shapes,
+    persistence), built on the meta device so a billion-parameter build stays fast and small;
+    with `full`, also node for node against the IR (archlang/validate.py)."""
+    model = meta_model(compiled)
+    check_structure(compiled, model)
+    if full:
+        from .validate import check
+
+        check(compiled.graph, model, compiled.program.where)
 
 
 def param_table(graph: Graph) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -177,13 +188,33 @@ def param_table(graph: Graph) -> tuple[dict[str, tuple], dict[str, tuple]]:
     return params, buffers
 
 
+def attribute_tensors(graph: Graph) -> dict[str, tuple]:
+    """Tensors forward reads as attributes (weights and buffers, persistent or not), by path."""
+    from .ops import OPS
+
+    return {n.path: tuple(n.shape) for n in graph.nodes() if "get_attr" in OPS[n.op].fx}
+
+
 def check_structure(compiled: Compiled, model) -> None:
-    """The emitted module must own exactly the tensors the IR counted (names and shapes)."""
+    """The emitted module must own exactly the tensors the IR counted: parameters and persistent
+    buffers by name and shape, and non-persistent buffers (not in the state dict) by name."""
     params, buffers = param_table(compiled.graph)
+    transient = {k: v for k, v in attribute_tensors(compiled.graph).items() if k not in params and k not in buffers}
     got_p = {k: tuple(v.shape) for k, v in model.named_parameters()}
     state = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got_b = {k: v for k, v in state.items() if k not in got_p}
-    if got_p != params or got_b != buffers:
-        diff = sorted(set(got_p.items()) ^ set(params.items()))[:5]
-        diff += sorted(set(got_b.items()) ^ set(buffers.items()))[:5]
-        raise AssertionError(f"internal error: emitted module and IR disagree on tensors: {diff}")
+    got_t = {k: tuple(v.shape) for k, v in model.named_buffers() if k not in state}
+    diff = []
+    for what, got, want in (("parameter", got_p, params), ("buffer", got_b, buffers),
+                            ("non-persistent buffer", got_t, transient)):
+        for key in sorted(set(got) | set(want)):
+            if got.get(key) != want.get(key):
+                diff.append(f"{what} {key}: IR {_shape(want.get(key))}, module {_shape(got.get(key))}")
+    if diff:
+        more = f" (and {len(diff) - 5} more)" if len(diff) > 5 else ""
+        raise AssertionError("internal error: emitted module and IR disagree on tensors: "
+                             + "; ".join(diff[:5]) + more)
+
+
+def _shape(shape) -> str:
+    return "absent" if shape is None else "[" + ", ".join(map(str, shape)) + "]"

@@ -10,18 +10,17 @@ from __future__ import annotations
 import operator
 
 from . import syntax as S
-from .einpattern import PatternError, check_sizes, parse_pattern
-from .errors import ArchError, Span, did_you_mean
+from .errors import ArchError, Span
 from .limits import check_operands
-from .ops import OPS, REQUIRED, OpDef, check_args
-from .values import BUILTINS, ShapeOf, Sym, Tensor, show_value, sym_binop
+from .lower import Binding, bind, check_pattern, default, plan_call
+from .ops import OpDef, check_args
+from .values import BUILTINS, ShapeOf, Sym, Tensor, sym_binop
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "@": operator.matmul,
           "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
           ">": operator.gt, ">=": operator.ge}
 _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul"}
-MULTI_OUTPUT = {"chunk", "unbind"}
 
 
 def describe(value) -> str:
@@ -164,47 +163,20 @@ class ExprEvaluator:
 
     # -- calls
     def e_Call(self, e, frame):
-        kind, target = self.check_call(e)
-        if kind == "builtin":
-            return self.call_builtin(target, e, frame)
-        if kind == "shape":
-            return ShapeOf(self.tensor(e.args[0], frame).node)
-        return self.call_op_expr(target, e, frame)
-
-    def check_call(self, e: S.Call) -> tuple[str, object]:
-        """What a call in an expression calls, with the checks that need no values:
-        ("builtin", name), ("shape", None) or ("op", OpDef)."""
-        if not isinstance(e.func, S.Name):
-            raise ArchError("only named functions and ops can be called", e.func.span)
-        name = e.func.id
-        if name in BUILTINS:
-            return "builtin", name
-        if name == "shape":
-            if len(e.args) != 1 or e.kwargs:
-                raise ArchError("shape takes one tensor: shape(t)", e.span)
-            return "shape", None
-        if name in MULTI_OUTPUT:
-            raise ArchError(f"{name}(...) returns several tensors: unpack it, e.g. a, b = {name}(...)", e.span)
-        op = OPS.get(name)
-        if op is None:
-            if name in self.program.blocks:
-                raise ArchError(f"block '{name}' is a layer: apply it in a statement", e.span,
-                                hint=f"write `y = label: {name}(...)(t)`")
-            known = list(BUILTINS) + [n for n, o in OPS.items() if o.kind in ("function", "act") and not o.syntax]
-            raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known))
-        if op.kind == "module":
-            raise ArchError(f"'{name}' has parameters, so it needs a label to name them", e.span,
-                            hint=f"write `y = label: {name}(...)(t)`")
-        if op.kind == "source":
-            raise ArchError(f"{name}(...) must be assigned to a name, which names the tensor", e.span,
-                            hint=f"write `gamma = {name}([dim])`")
-        n = op.n_inputs
-        if n == -1 and not e.args:
-            raise ArchError(f"{op.name} needs a list of tensors first", e.span)
-        if len(e.args) < n:
-            raise ArchError(f"{op.name} takes {n} tensor argument(s) first", e.span)
-        check_op_args(op, e.args[1 if n == -1 else n:], e.kwargs, e.span)
-        return "op", op
+        plan = plan_call(e, self.program.blocks)
+        if plan.kind == "builtin":
+            return self.call_builtin(plan.name, e, frame)
+        if plan.kind == "shape":
+            return ShapeOf(self.tensor(plan.tensors[0], frame).node)
+        if plan.tensor_list:
+            items = self.expr(plan.tensors[0], frame)
+            if not isinstance(items, tuple) or not items or not all(isinstance(t, Tensor) for t in items):
+                raise ArchError(f"{plan.name} takes a list of tensors first", plan.tensors[0].span)
+            tensors = list(items)
+        else:
+            tensors = [self.tensor(a, frame) for a in plan.tensors]
+        attrs = self.attrs(plan.binding, frame)
+        return self.add_node(plan.name, tensors, attrs, frame=None, span=e.span)
 
     def call_builtin(self, name, e, frame):
         fn = BUILTINS[name][0]
@@ -215,44 +187,22 @@ class ExprEvaluator:
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise ArchError(f"{name}(...) failed: {exc}", e.span) from None
 
-    def call_op_expr(self, op: OpDef, e: S.Call, frame):
-        n = op.n_inputs
-        if n == -1:
-            items = self.expr(e.args[0], frame)
-            if not isinstance(items, tuple) or not items or not all(isinstance(t, Tensor) for t in items):
-                raise ArchError(f"{op.name} takes a list of tensors first", e.args[0].span)
-            tensors, rest = list(items), e.args[1:]
-        else:
-            tensors = [self.tensor(a, frame) for a in e.args[:n]]
-            rest = e.args[n:]
-        attrs = self.bind_op(op, rest, e.kwargs, frame, e.span)
-        return self.add_node(op.name, tensors, attrs, frame=None, span=e.span)
+    def attrs(self, binding: Binding, frame) -> dict:
+        """Values of a binding's arguments (defaults filled in), as the IR node's attributes."""
+        op = binding.op
+        out = {}
+        for name, e in binding.args:
+            out[name] = default(op, name) if e is None else self.op_arg(op, name, e, frame)
+        check_args(op, out, {name: e.span for name, e in binding.args if e is not None}, binding.span)
+        if op.varkw:
+            out["sizes"] = tuple((k, self.expr(e, frame)) for k, e in binding.sizes)
+            pattern = binding.expr("pattern")
+            check_pattern(out["pattern"], pattern.span, dict(out["sizes"]))
+        return out
 
     def bind_op(self, op: OpDef, args, kwargs, frame, span: Span) -> dict:
-        """Bind call arguments to the op's signature (like Python), evaluating them."""
-        names = check_op_args(op, args, kwargs, span)
-        bound = {}
-        for a, v in zip(names, args):
-            bound[a] = (self.op_arg(op, a, v, frame), v.span)
-        extra = {}
-        for kw in kwargs:
-            if kw.name in names:
-                bound[kw.name] = (self.op_arg(op, kw.name, kw.value, frame), kw.value.span)
-            else:
-                extra[kw.name] = self.expr(kw.value, frame)
-        out = {}
-        for arg in op.args:
-            if arg.name in bound:
-                out[arg.name] = bound[arg.name][0]
-            elif op.varkw and arg.name == "sizes":
-                out["sizes"] = tuple(extra.items())
-            else:
-                out[arg.name] = arg.default
-        check_args(op, out, {k: s for k, (_, s) in bound.items()}, span)
-        if op.name == "rearrange":
-            self.check_pattern(out["pattern"], bound["pattern"][1] if "pattern" in bound else span,
-                               dict(out.get("sizes", ())))
-        return out
+        """Bind and evaluate call arguments (what a layer statement's op receives)."""
+        return self.attrs(bind(op, args, kwargs, span), frame)
 
     def op_arg(self, op: OpDef, name: str, e: S.Expr, frame):
         v = self.expr(e, frame)
@@ -263,61 +213,7 @@ class ExprEvaluator:
                             hint="module sizes must be known at compile time")
         return v
 
-    def check_pattern(self, pattern, span: Span, sizes: dict) -> None:
-        if not isinstance(pattern, str):
-            raise ArchError("a rearrange pattern is a string", span, hint='e.g. "b c h w -> b h w c"')
-        try:
-            parse_pattern(pattern)
-            check_sizes(pattern, sizes)
-        except PatternError as exc:
-            literal = span.end_line == span.line and span.end_col - span.col == len(pattern) + 2
-            col, width = (span.col + 1 + exc.offset, exc.width) if literal else (span.col, span.end_col - span.col)
-            raise ArchError(exc.message, Span(span.file, span.line, col, span.line, col + width),
-                            hint=exc.hint) from None
 
-
-def check_op_args(op: OpDef, args, kwargs, span: Span) -> tuple[str, ...]:
-    """The arguments (besides tensors) fit the op's signature, like a Python call; values are
-    not needed. Returns the names positional arguments bind to."""
-    names = ("pattern",) if op.name == "rearrange" else op.arg_names
-    if op.name == "rearrange":
-        pattern = args[0] if args else next((k.value for k in kwargs if k.name == "pattern"), None)
-        if pattern is not None and not (isinstance(pattern, S.Const) and isinstance(pattern.value, str)):
-            raise ArchError("write the rearrange pattern as a string literal", pattern.span,
-                            hint="patterns are lowered to reshapes when the spec is compiled")
-    if len(args) > len(names):
-        raise ArchError(f"{op.name} takes at most {len(names)} argument(s) besides tensors, "
-                        f"got {len(args)}", args[len(names)].span, hint=f"signature: {signature(op)}")
-    given = set(names[:len(args)])
-    for kw in kwargs:
-        if kw.name in given:
-            raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
-        if kw.name not in names and not op.varkw:
-            raise ArchError(f"{op.name} has no argument '{kw.name}'", kw.span,
-                            hint=did_you_mean(kw.name, names) or f"signature: {signature(op)}")
-        given.add(kw.name)
-    for arg in op.args:
-        if arg.default is REQUIRED and arg.name not in given and not (op.varkw and arg.name == "sizes"):
-            raise ArchError(f"{op.name} is missing argument '{arg.name}'", span, hint=f"signature: {signature(op)}")
-    return names
-
-
-def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:
-    """The op's arguments (besides tensors) as a spec author writes them: `k`, `stride=1`."""
-    parts = []
-    for a in op.args:
-        if op.varkw and a.name == "sizes":
-            parts.append(sizes)
-        elif a.default is REQUIRED:
-            parts.append(a.name)
-        else:
-            parts.append(f"{a.name}={show_value(a.default)}")
-    return parts
-
-
-def signature(op: OpDef) -> str:
-    parts = ["tensors" if op.n_inputs == -1 else "t"] * (1 if op.n_inputs else 0)
-    return f"{op.name}({', '.join(parts + arg_list(op))})"
 
 
 def _contains_sym(v) -> bool:

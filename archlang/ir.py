@@ -70,6 +70,7 @@ class Graph:
     instances: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
     # deploy form only: fused module path -> (weight recipe, scope its paths are relative to)
     fusions: dict[str, tuple] = field(default_factory=dict)
+    shaped: bool = False  # every node carries its shape (set by check-shapes)
 
     # -- construction
     def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span) -> Node:
@@ -84,7 +85,7 @@ class Graph:
         self.g.nodes[node.id]["node"] = node
 
     def with_shapes(self, shapes: dict[int, tuple]) -> Graph:
-        out = dataclasses.replace(self, g=self.g.copy())
+        out = dataclasses.replace(self, g=self.g.copy(), shaped=True)
         for nid, shape in shapes.items():
             out.g.nodes[nid]["node"] = dataclasses.replace(self.node(nid), shape=shape)
         return out
@@ -119,8 +120,10 @@ class Graph:
         return tuple(roles)
 
     # -- invariants
-    def lint(self, shaped: bool = False) -> list[str]:
-        """Problems with the graph's invariants (an empty list when it is well formed)."""
+    def lint(self, shaped: bool | None = None) -> list[str]:
+        """Problems with the graph's invariants (an empty list when it is well formed); shapes
+        are required when `shaped` says so, by default once check-shapes has run."""
+        shaped = self.shaped if shaped is None else shaped
         problems = []
         if not nx.is_directed_acyclic_graph(self.g):
             problems.append("graph has a cycle")

@@ -270,7 +270,8 @@ class _Builder(Transformer):
         return S.Group(self.sp(meta), c[0], c[1])
 
     def residual(self, meta, c):
-        return S.Residual(self.sp(meta), c[0], c[1] if len(c) > 1 else None)
+        fused, body, shortcut = c[0], c[1], c[2] if len(c) > 2 else None
+        return S.Residual(self.sp(meta), body, shortcut, fused_name=str(fused) if fused is not None else None)
 
     def branches(self, meta, c):
         op, fused, branches = str(c[0].children[0]), c[1], c[2:]

@@ -24,7 +24,7 @@ def _cell(text: str) -> str:
 def arguments(op) -> str:
     """How the op is written: its operator form, a labelled layer (modules, which are applied
     to `x` or to explicit inputs), or a call with the tensor(s) first."""
-    from archlang.evaluate import arg_list
+    from archlang.lower import arg_list
 
     syntax = getattr(op, "syntax", "")
     if syntax:

@@ -8,13 +8,13 @@ graph checks, found by re-running inference (it is cheap: no model is built).
 from __future__ import annotations
 
 from archlang.errors import ArchError
-from archlang.evaluate import show_value
 from archlang.ir import Graph
+from archlang.lower import show_value
 from archlang.ops import OPS, Attrs
 from archlang.shapes import Batch, ShapeError, fmt
 from archlang.values import has_sym, resolve
 
-from . import register
+from . import Build, register
 
 
 def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
@@ -70,8 +70,27 @@ def bind_input(declared: tuple, size: tuple[int, ...]) -> tuple:
 
 
 @register("check-shapes")
-def check_shapes(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
-    """Annotate every node with its shape; raise ArchError at the first node that cannot work."""
+def check_shapes(build: Build) -> Build:
+    """Annotate every node with its shape for the build's input size (by default, the sizes the
+    spec's `input` line fixes, such as DeiT's img_size, and 3x224x224 for the rest)."""
+    size = build.input_size if build.input_size is not None else default_input(build.graph)
+    return build.but(graph=shape_graph(build.graph, size), input_size=size)
+
+
+DEFAULT_INPUT = (3, 224, 224)  # for input axes the spec leaves to run time
+
+
+def default_input(graph: Graph) -> tuple[int, ...]:
+    """The input size the spec implies: its fixed axes, and DEFAULT_INPUT's for the run-time ones."""
+    declared = next(n for n in graph.nodes() if n.op == "input").attr("shape")[1:]
+    fixed = [d if type(d) is int else None for d in declared]
+    if len(fixed) == len(DEFAULT_INPUT):
+        return tuple(DEFAULT_INPUT[i] if d is None else d for i, d in enumerate(fixed))
+    return tuple(fixed) if None not in fixed else DEFAULT_INPUT
+
+
+def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
+    """The graph with every node's shape; ArchError at the first node that cannot work."""
     try:
         shapes = infer_shapes(graph, input_size)
     except ShapeError as exc:

@@ -7,7 +7,14 @@ An `OpDef` says how many tensors the op takes, its arguments (like a Python sign
   counts can be checked against it): conv/linear/matmul MACs, 5/elem for LayerNorm, 2/elem for
   eval BatchNorm, 1/elem for adaptive average pooling; element-wise ops count 0;
 - `init(a)`: the PyTorch constructor expression for module ops;
-- `call(a, ins)`: the functional PyTorch expression for ops used inside expressions.
+- `call(a, ins)`: the functional PyTorch expression for ops used inside expressions;
+- `fx`: what those emit rules become in a `torch.fx` trace, written as fx node kinds and targets:
+  "call_module:Conv2d" (the module class, for ops emitted as modules), "call_function:gelu",
+  "call_method:mean", "get_attr", "placeholder". Translation validation (archlang/validate.py)
+  checks the emitted module against these, so they are declared here, not derived from the
+  emit rules. Functional entries are the chain of nodes one op becomes, input to output
+  (`avg {a | b}` is `(a + b) / 2`: add, truediv); for layout-only ops (trait "reshape") they
+  are the set of nodes any run of them may use.
 
 Kinds: "module" ops own parameters and are always modules; "act" ops (activations, pools) are
 modules when written as a statement and functions inside expressions; "function" ops never
@@ -44,10 +51,30 @@ TRAITS = {
     "identity": "the identity map",
     "dropout": "identity in eval, random masking in training",
     "branch": "combines parallel branches of one input",
+    "commutative": "inputs may be reordered and nested uses merged (a + (b + c) = c + b + a)",
     "concat": "joins tensors along an axis",
     "source": "makes a tensor from nothing (weights, buffers, the input)",
+    "state": "a named tensor the model owns, not a module (a learned weight or a buffer)",
+    "model_input": "the model's input tensor",
     "generator": "computes a tensor from sizes alone (arange)",
+    "distribution": "turns scores into weights that sum to 1 along an axis (softmax)",
 }
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a layout-only op does, as an einops pattern over its input's axes, so tools can
+    compose a run of them (rearrange, permute, unbind, ...) into one step.
+
+    `pattern` None means a row-major reshape to the output shape. `sizes` are elementary axis
+    sizes the pattern needs (run-time sizes unresolved). The first `unpacked` output axes are
+    unpacked rather than kept: the op returns one slice along them (select, chunk, t[0]).
+    `named`: the pattern's axis names are the spec's own (rearrange), not placeholders."""
+
+    pattern: str | None
+    sizes: tuple[tuple[str, object], ...] = ()
+    unpacked: int = 0
+    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,6 +214,10 @@ class OpDef:
     doc: str = ""
     traits: frozenset[str] = field(default_factory=frozenset)  # what the op is; see TRAITS
     channel_axis: int | None = None  # the input axis holding channels/features, if the op has one
+    fx: tuple[str, ...] = ()  # the torch.fx nodes the emit rules produce (see the module docstring)
+    # layout-only ops: (bound arguments, input rank) -> Layout, or None where the op is not a pure
+    # regrouping for these arguments (a partial slice, a broadcast)
+    layout: Callable | None = None
 
     def has(self, trait: str) -> bool:
         assert trait in TRAITS, trait

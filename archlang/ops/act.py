@@ -19,8 +19,9 @@ def _act(name: str, cls: str, fn: str, args: tuple[Arg, ...] = (), doc: str = ""
         return P.call(fn, ins[0], **omit_defaults(op, a))
 
     traits = frozenset({"dropout"} if name == "dropout" else {"activation"})
+    fx = (f"call_module:{cls}", f"call_function:{fn.rpartition('.')[2]}")
     op = OpDef(name, "act", args, shape=_same, init=init, call=call, doc=doc or f"{cls} activation.",
-               traits=traits)
+               traits=traits, fx=fx)
     return op
 
 
@@ -45,7 +46,8 @@ SOFTMAX = OpDef(
     "softmax", "act", (Arg("dim", -1, integer),), shape=_softmax_shape,
     init=lambda a: P.call("nn.Softmax", dim=a["dim"]),
     call=lambda a, ins: P.call(P.attr(ins[0], "softmax"), dim=a["dim"]),
-    doc="Softmax along one axis.", traits=frozenset({"activation"}),
+    doc="Softmax along one axis.", traits=frozenset({"distribution"}),
+    fx=("call_module:Softmax", "call_method:softmax"),
 )
 
 IDENTITY = OpDef(

@@ -88,7 +88,7 @@ CONV2D = OpDef(
     init=_conv_init,
     doc="2-D convolution (nn.Conv2d). padding=none means timm's symmetric 'same' padding "
         "((stride - 1) + dilation * (kernel_size - 1)) // 2.",
-    traits=frozenset({"conv", "affine_map"}), channel_axis=1,
+    traits=frozenset({"conv", "affine_map"}), channel_axis=1, fx=("call_module:Conv2d",),
 )
 
 
@@ -121,7 +121,7 @@ for _name, _cls, _fn in (("avgpool2d", "AvgPool2d", "avg_pool2d"), ("maxpool2d",
     _init, _call = _pool_emit(_cls, _fn)
     _POOLS[_cls] = OpDef(_name, "act", _POOL_ARGS, shape=_pool_shape(_name), init=_init, call=_call,
                          doc=f"{_cls} over NCHW (fvcore counts it as 0).", traits=frozenset({"pool"}),
-                         channel_axis=1)
+                         channel_axis=1, fx=(f"call_module:{_cls}", f"call_function:{_fn}"))
 
 
 def _adaptive_shape(a, ins):
@@ -136,6 +136,7 @@ ADAPTIVE = OpDef(
     call=lambda a, ins: P.call("F.adaptive_avg_pool2d", ins[0], a["output_size"]),
     doc="Adaptive average pooling to output_size x output_size (fvcore: 1 per input element).",
     traits=frozenset({"pool", "reduction"}), channel_axis=1,
+    fx=("call_module:AdaptiveAvgPool2d", "call_function:adaptive_avg_pool2d"),
 )
 
 register(CONV2D, ADAPTIVE, *_POOLS.values())

@@ -26,7 +26,8 @@ def _arange_call(a, ins):
 
 def _unary(name: str, doc: str) -> OpDef:
     return OpDef(name, "function", (), shape=lambda a, ins: ins[0],
-                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}))
+                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}),
+                 fx=(f"call_function:{name}",))
 
 
 def _stack_shape(a, ins):
@@ -60,15 +61,17 @@ def _repeat_shape(a, ins):
 register(
     OpDef("arange", "function", (Arg("end", check=positive_int),), shape=_arange_shape, call=_arange_call,
           doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
-              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"})),
+              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"}),
+          fx=("call_function:arange",)),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),
     OpDef("stack", "function", (Arg("dim", 0, integer),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
-          doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"})),
+          doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"}),
+          fx=("call_function:stack",)),
     OpDef("repeat_interleave", "function", (Arg("repeats", check=positive_int), Arg("dim", check=integer)),
           shape=_repeat_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "repeat_interleave"), a["repeats"], a["dim"]),
           doc="Repeat each entry of an axis `repeats` times in place: [a, b] -> [a, a, b, b].",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), fx=("call_method:repeat_interleave",)),
 )

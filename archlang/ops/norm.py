@@ -43,7 +43,7 @@ def _bn(name: str, cls: str, ranks: tuple[int, ...]) -> OpDef:
         buffers=_bn_buffers,
         cost=lambda a, ins, out: numel(ins[0]) * (2 if a.affine else 1),
         init=init, doc=f"{cls} in eval mode uses running statistics (fvcore: 2 per element).",
-        traits=frozenset({"norm", "batchnorm"}), channel_axis=1,
+        traits=frozenset({"norm", "batchnorm"}), channel_axis=1, fx=(f"call_module:{cls}",),
     )
 
 
@@ -79,7 +79,7 @@ LAYERNORM = OpDef(
                                  Arg("affine", True, boolean)),
     shape=_ln_shape, params=_affine("normalized_shape"), cost=_ln_cost, init=_ln_init,
     doc="LayerNorm over the last axis (fvcore: 5 per element with affine, else 4).",
-    traits=frozenset({"norm"}), channel_axis=-1,
+    traits=frozenset({"norm"}), channel_axis=-1, fx=("call_module:LayerNorm",),
 )
 
 LAYERNORM2D = OpDef(
@@ -90,7 +90,7 @@ LAYERNORM2D = OpDef(
                           **omit_defaults(LAYERNORM2D, {"eps": a["eps"]}, keep=("eps",))),
     helpers=("LayerNorm2d",),
     doc="LayerNorm over the channel axis of an NCHW map (permute, layer_norm, permute back).",
-    traits=frozenset({"norm"}), channel_axis=1,
+    traits=frozenset({"norm"}), channel_axis=1, fx=("call_module:LayerNorm2d",),
 )
 
 OPS_BY_NAME = {

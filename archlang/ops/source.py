@@ -38,11 +38,13 @@ register(
           init=lambda a: P.call("nn.Parameter", init_tensor(a)),
           doc="A learned tensor (nn.Parameter) named by the variable it is assigned to. "
               "init: a number, or \"zeros\", \"ones\", \"normal\", \"trunc_normal\" (with std).",
-          traits=frozenset({"source"})),
+          traits=frozenset({"source", "state"}), fx=("get_attr",)),
     OpDef("buffer", "source", (*_ARGS, Arg("persistent", True, boolean)), shape=_shape, n_inputs=0,
           buffers=lambda a: {"": tuple(a.shape)} if a.persistent else {},
           init=init_tensor,
-          doc="A tensor that is state but not learned (register_buffer).", traits=frozenset({"source"})),
+          doc="A tensor that is state but not learned (register_buffer).", traits=frozenset({"source", "state"}),
+          fx=("get_attr",)),
     OpDef("input", "source", (Arg("shape"),), shape=_shape, n_inputs=0, syntax="input [B, C, H, W]",
-          doc="The model input (the forward argument).", traits=frozenset({"source"})),
+          doc="The model input (the forward argument).", traits=frozenset({"source", "model_input"}),
+          fx=("placeholder",)),
 )
