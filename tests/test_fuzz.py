@@ -32,7 +32,8 @@ from archlang.values import BUILTINS
 ROOT = Path(__file__).resolve().parent.parent
 NIGHTLY = int(os.environ.get("ARCHLANG_FUZZ", "0"))
 EXAMPLES = NIGHTLY or 150
-CASE_DEADLINE = 20.0  # seconds; far above the slowest legitimate case
+CASE_DEADLINE = 20.0  # CPU seconds; far above the slowest legitimate case, however loaded the machine
+CASE_WALL = 600.0  # seconds in all, for a case blocked on something
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not NIGHTLY, database=None,
                          suppress_health_check=list(HealthCheck))
 STATS: Counter = Counter()
@@ -40,18 +41,19 @@ STATS: Counter = Counter()
 # ---------------------------------------------------------------- running one case
 
 
-class Hang(Exception):
-    pass
+class Hang(BaseException):
+    """Not an Exception, so nothing in archlang can catch it."""
 
 
 def _expired(*_):
-    raise Hang(f"a case ran longer than {CASE_DEADLINE} s")
+    raise Hang(f"a case used more than {CASE_DEADLINE} s of CPU (or {CASE_WALL} s in all)")
 
 
 def run_case(path: Path, variant: str | None = None, fuse: bool = False) -> str:
     """Compile (and, when it compiles, create and run on meta) one spec; return the outcome."""
-    old = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, CASE_DEADLINE)
+    old = [signal.signal(signal.SIGPROF, _expired), signal.signal(signal.SIGALRM, _expired)]
+    signal.setitimer(signal.ITIMER_PROF, CASE_DEADLINE)
+    signal.setitimer(signal.ITIMER_REAL, CASE_WALL)
     start = time.perf_counter()
     STATS["cases"] += 1
     try:
@@ -66,8 +68,10 @@ def run_case(path: Path, variant: str | None = None, fuse: bool = False) -> str:
         STATS["internal errors"] += 1
         raise
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.signal(signal.SIGPROF, old[0])
+        signal.signal(signal.SIGALRM, old[1])
     STATS[outcome] += 1
     STATS["seconds"] += time.perf_counter() - start
     STATS[f"{outcome} seconds"] += time.perf_counter() - start

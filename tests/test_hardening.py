@@ -34,18 +34,26 @@ def model(*lines: str, head: str = HEAD) -> str:
     return head + "model {\n  c: conv2d(3, 8, 3)\n" + "".join(f"  {line}\n" for line in lines) + "}\n"
 
 
+class Hang(BaseException):
+    """Not an Exception, so the CLI's catch-all cannot turn it into an exit status."""
+
+
 @contextlib.contextmanager
-def deadline(seconds: float = 30):
-    """Fail (instead of hanging the suite) when the block runs longer than `seconds`."""
+def deadline(cpu: float = 30, wall: float = 600):
+    """Fail (instead of hanging the suite) when the block uses `cpu` seconds of processor time (a
+    busy loop, however loaded the machine) or `wall` seconds in all (a blocked read)."""
     def expired(*_):
-        raise TimeoutError(f"still running after {seconds} s: a hang")
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+        raise Hang(f"still running after {cpu} s of CPU or {wall} s: a hang")
+    timers = ((signal.SIGPROF, signal.ITIMER_PROF, cpu), (signal.SIGALRM, signal.ITIMER_REAL, wall))
+    old = [signal.signal(sig, expired) for sig, _, _ in timers]
+    for _, timer, seconds in timers:
+        signal.setitimer(timer, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        for (sig, timer, _), handler in zip(timers, old):
+            signal.setitimer(timer, 0)
+            signal.signal(sig, handler)
 
 
 def listing(folder: Path) -> dict[str, bytes]:
