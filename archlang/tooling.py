@@ -101,9 +101,12 @@ def write_output(target: Path | None, data: str | bytes, flag: str = "-o") -> No
         mode = os.stat(real).st_mode
     except OSError:
         mode = None
+    if mode is not None and stat.S_ISBLK(mode):
+        raise ArchError(f"{flag} {target}: is a block device (a disk); refusing to write to it",
+                        _span(flag, str(target)), hint=f"choose another {flag} path")
     try:
         if mode is not None and not stat.S_ISREG(mode):
-            with open(real, "wb") as f:  # a device or FIFO: a stream, nothing to replace
+            with open(real, "wb") as f:  # a character device or FIFO: a stream, nothing to replace
                 f.write(raw)
         else:
             write_atomic(real, raw)

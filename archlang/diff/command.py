@@ -51,7 +51,7 @@ def split_arg(text: str) -> tuple[str, str | None]:
     if colon and not variant:
         raise ArchError("expected a variant name after ':'", cmdline_span(text, len(text)),
                         hint="write SPEC:VARIANT, or leave out ':' for the spec's default variant")
-    if not Path(spec).is_file():
+    if not Path(spec).exists():  # anything else that is not a spec file, program.load names
         raise ArchError(f"cannot read '{spec}': no such file", cmdline_span(text, 0, len(spec)),
                         hint="check the path to the .arch file")
     return spec, variant or None
