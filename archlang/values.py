@@ -82,6 +82,17 @@ def has_sym(value) -> bool:
     return False
 
 
+def show_value(v) -> str:
+    """A value as it would be written in a spec."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(show_value(x) for x in v) + "]"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
 def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
     """Round a channel count to a multiple of `divisor`, never dropping by more than 10%."""
     min_value = min_value or divisor

@@ -221,6 +221,8 @@ def _aligned_convs(layers, ctx) -> S.Layer | None:
         if len(geometry) != 1:
             return None
         cin, cout, stride, dil, _ = geometry.pop()
+        if not all(_square(a) for a in attrs):
+            return None  # pairs and "same"/"valid" padding: kernels need not share a centre
         if any(a["kernel_size"] % 2 == 0 for a in attrs) or len({_centre_offset(a) for a in attrs}) != 1:
             return None
         if any(s.callee == "identity" for s in layers) and (cin != cout or stride != 1 or _centre_offset(attrs[0])):
@@ -231,6 +233,12 @@ def _aligned_convs(layers, ctx) -> S.Layer | None:
         elif attrs[best]["kernel_size"] != attrs[top]["kernel_size"]:
             return None  # the largest branch differs between instances
     return convs[best]
+
+
+def _square(a: dict) -> bool:
+    """An int window with symmetric int (or default) padding: what the centre arithmetic covers."""
+    return all(type(a[k]) is int for k in ("kernel_size", "stride", "dilation")) and \
+        (a["padding"] is None or type(a["padding"]) is int)
 
 
 def _centre_offset(a: dict) -> int:

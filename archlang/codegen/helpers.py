@@ -1,6 +1,12 @@
-"""Source of the small helpers an emitted file may need, written out only when used."""
+"""Source of the small helpers an emitted file may need, written out only when used.
+
+An op lists the helpers it may need (`OpDef.helpers`); whether it does can depend on its
+arguments (conv2d needs Conv2dSame only for padding="same" that varies with the input size), so
+`needed` keeps those the emitted classes call, with the helpers those helpers call.
+"""
 
 import inspect
+import re
 
 from ..values import make_divisible
 
@@ -13,6 +19,56 @@ HELPERS = {
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
 ''',
+    "pad_same": '''def pad_same(x, kernel_size, stride, dilation=1, value=0.0):
+    """Pad the last two axes as TensorFlow's "SAME" does: a window sliding by `stride` then has
+    ceil(size / stride) positions, and an odd total puts its extra pixel after (bottom, right).
+    Window arguments are ints or (h, w) pairs; the sizes come from x, so any input size works."""
+    pads = []
+    for axis in (-1, -2):  # F.pad lists the last axis first
+        k, s, d = (v if isinstance(v, int) else v[axis] for v in (kernel_size, stride, dilation))
+        extent = (k - 1) * d + 1
+        total = extent - s + (-x.shape[axis]) % s
+        if extent < s:  # a window narrower than its stride may need no padding at all
+            total = total * (total > 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=value)
+''',
+    "Conv2dSame": '''class Conv2dSame(nn.Conv2d):
+    """nn.Conv2d with TensorFlow's "SAME" padding, computed from the input size in forward."""
+
+    def forward(self, x):
+        x = pad_same(x, self.kernel_size, self.stride, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+''',
+    "AvgPool2dSame": '''class AvgPool2dSame(nn.AvgPool2d):
+    """nn.AvgPool2d with TensorFlow's "SAME" padding: zeros added in forward, counted in the average."""
+
+    def forward(self, x):
+        x = pad_same(x, self.kernel_size, self.stride)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, 0, self.ceil_mode, self.count_include_pad)
+''',
+    "MaxPool2dSame": '''class MaxPool2dSame(nn.MaxPool2d):
+    """nn.MaxPool2d with TensorFlow's "SAME" padding: -inf added in forward."""
+
+    def forward(self, x):
+        x = pad_same(x, self.kernel_size, self.stride, self.dilation, value=float("-inf"))
+        return F.max_pool2d(x, self.kernel_size, self.stride, 0, self.dilation, self.ceil_mode)
+''',
     # the very function elaboration uses, so emitted and compile-time channel counts agree
     "make_divisible": inspect.getsource(make_divisible),
 }
+
+
+def needed(uses, sources: str) -> list[str]:
+    """The helpers among `uses` that `sources` call (not as an attribute: `self.pad_same(...)` is a
+    module), with the helpers they call in turn; sorted, so the file is deterministic."""
+    def called(text: str) -> set[str]:
+        return {h for h in HELPERS if re.search(rf"(?<![\w.]){h}\(", text)}
+
+    out = called(sources) & set(uses)
+    todo = list(out)
+    while todo:
+        for h in called(HELPERS[todo.pop()]) - out:
+            out.add(h)
+            todo.append(h)
+    return sorted(out)

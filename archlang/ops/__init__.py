@@ -7,7 +7,10 @@ An `OpDef` says how many tensors the op takes, its arguments (like a Python sign
   counts can be checked against it): conv/linear/matmul MACs, 5/elem for LayerNorm, 2/elem for
   eval BatchNorm, 1/elem for adaptive average pooling; element-wise ops count 0;
 - `init(a)`: the PyTorch constructor expression for module ops;
-- `call(a, ins)`: the functional PyTorch expression for ops used inside expressions.
+- `call(a, ins)`: the functional PyTorch expression for ops used inside expressions;
+- `aliases`: other names a user may reach for (PyTorch's class and function names, common
+  abbreviations: `GroupNorm`, `group_norm`, `gn`), so an unknown name gets a "did you mean"
+  that follows its meaning, not only its spelling.
 
 Kinds: "module" ops own parameters and are always modules; "act" ops (activations, pools) are
 modules when written as a statement and functions inside expressions; "function" ops never
@@ -37,6 +40,8 @@ TRAITS = {
     "reshape": "moves or regroups elements without computing (layout only)",
     "reduction": "reduces axes (mean, max, norm)",
     "pool": "spatial pooling window",
+    "pad": "adds a border to axes (constant, reflected or replicated values)",
+    "resize": "resamples spatial axes to another size (interpolation)",
     "elementwise": "element-wise arithmetic",
     "identity": "the identity map",
     "dropout": "identity in eval, random masking in training",
@@ -89,6 +94,7 @@ class OpDef:
     doc: str = ""
     traits: frozenset[str] = field(default_factory=frozenset)  # what the op is; see TRAITS
     channel_axis: int | None = None  # the input axis holding channels/features, if the op has one
+    aliases: tuple[str, ...] = ()  # other names that mean this op (for "did you mean" hints)
 
     def has(self, trait: str) -> bool:
         assert trait in TRAITS, trait
@@ -108,6 +114,16 @@ def register(*ops: OpDef) -> None:
         OPS[op.name] = op
 
 
+def meanings() -> dict[str, str]:
+    """Every name that means an op (its own name and its aliases) -> the op's name."""
+    out = {}
+    for op in OPS.values():
+        for alias in op.aliases:
+            out.setdefault(alias, op.name)
+        out[op.name] = op.name
+    return out
+
+
 def defaults(op: OpDef) -> dict[str, object]:
     return {a.name: a.default for a in op.args if a.default is not REQUIRED}
 
@@ -122,4 +138,4 @@ def omit_defaults(op: OpDef, a: dict[str, Code], keep: tuple[str, ...] = ()) -> 
     return out
 
 
-from . import act, conv, linear, math, norm, source, tensor  # noqa: E402,F401  (fills OPS)
+from . import act, conv, linear, math, norm, pool, resize, source, tensor  # noqa: E402,F401  (fills OPS)

@@ -33,5 +33,5 @@ register(OpDef(
     cost=lambda a, ins, out: numel(out) * a.in_features,
     init=_init,
     doc="Linear map of the last axis (nn.Linear).",
-    traits=frozenset({"linear", "affine_map"}), channel_axis=-1,
+    traits=frozenset({"linear", "affine_map"}), channel_axis=-1, aliases=("Linear", "fc", "dense"),
 ))
