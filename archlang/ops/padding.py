@@ -101,16 +101,15 @@ def pads(padding, sizes: tuple[int, int], k, stride, dilation) -> tuple[tuple[in
 
 def window_out(size: int, k: int, stride: int, dilation: int, before: int, after: int,
                ceil_mode: bool = False, what: str = "the window") -> int:
-    """Positions of a window sliding over a padded axis, as PyTorch counts them (with ceil_mode,
-    a last window that would start in the padding after the input is dropped)."""
+    """Positions of a window sliding over a padded axis, as PyTorch counts them: with ceil_mode a
+    last, partial window counts, unless it would start in the padding after the input."""
     span = dilation * (k - 1) + 1
-    room = size + before + after - span
-    if room < 0:
-        raise ShapeError(f"{what}: a {size}-pixel axis (padded by {before} + {after}) is too small for a "
-                         f"kernel of extent {span}", hint="use a larger input size")
-    out = (-(-room // stride) if ceil_mode else room // stride) + 1
+    out = (size + before + after - span + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + before:
         out -= 1
+    if out < 1:
+        raise ShapeError(f"{what}: a {size}-pixel axis (padded by {before} + {after}) is too small for a "
+                         f"kernel of extent {span}", hint="use a larger input size")
     return out
 
 

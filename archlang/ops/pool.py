@@ -48,6 +48,11 @@ def _pool_shape(what: str):
     return rule
 
 
+def _sized(pad: P.Code) -> P.Code:
+    """A padding name's value as PyTorch's pools take it ("valid" is 0)."""
+    return P.cond(P.lit(0), P.binop("==", pad, P.lit("valid")), pad)
+
+
 def _pool_ops(name: str, cls: str, fn: str, args: tuple[Arg, ...], fill: P.Code | None, doc: str,
               aliases: tuple[str, ...]) -> OpDef:
     """One pooling op: its module (cls) and function (F.fn) forms, with "same" padding."""
@@ -68,7 +73,7 @@ def _pool_ops(name: str, cls: str, fn: str, args: tuple[Arg, ...], fill: P.Code 
         pad = a["padding"]
         same = P.call(f"{cls}Same", a["kernel_size"], **kwargs(a, P.lit(0)))
         if not pad.is_const:  # a name may hold any padding form: choose when the module is built
-            plain = P.call(f"nn.{cls}", a["kernel_size"], **kwargs(a, pad))
+            plain = P.call(f"nn.{cls}", a["kernel_size"], **kwargs(a, _sized(pad)))
             return P.cond(same, P.binop("==", pad, P.lit("same")), plain)
         if pad.const == "same":
             static = win.static_same(settled(a))
@@ -83,7 +88,7 @@ def _pool_ops(name: str, cls: str, fn: str, args: tuple[Arg, ...], fill: P.Code 
         padded = P.call("pad_same", x, a["kernel_size"], full["stride"], *extra, **fill_kw)
         same = P.call(f"F.{fn}", padded, a["kernel_size"], **kwargs(a, P.lit(0)))
         if not pad.is_const:
-            plain = P.call(f"F.{fn}", x, a["kernel_size"], **kwargs(a, pad))
+            plain = P.call(f"F.{fn}", x, a["kernel_size"], **kwargs(a, _sized(pad)))
             return P.cond(same, P.binop("==", pad, P.lit("same")), plain)
         if pad.const == "same":
             static = win.static_same(full)
