@@ -130,6 +130,19 @@ def test_same_padding_is_static_when_constant_and_computed_otherwise(tmp_path):
     assert "def pad_same(" in source and "import archlang" not in source
 
 
+def test_window_pairs_through_parameters(tmp_path):
+    """A block parameter may hold an int or a pair: padding none works for both (symmetric_padding)."""
+    text = ("input [B, 4, H, W]\nblock unit(k, s) {\n  c: conv2d(4, 4, k, stride = s)\n}\n"
+            "model {\n  a: unit([1, 7], [2, 1])\n  b: unit(3, 2)\n}\n")
+    model, path = build(tmp_path, text, (4, 15, 16))
+    x = torch.randn(2, 4, 15, 16)
+    mid = reference_conv(x, model.a.c, (1, 7), (2, 1), 1, None)
+    y = run(model, x)
+    assert close(y, reference_conv(mid, model.b.c, 3, 2, 1, None))
+    assert tuple(y.shape[1:]) == ir_output(path, (4, 15, 16))
+    assert "padding=symmetric_padding(k, s)" in compile_spec(path, input_size=(4, 15, 16)).source
+
+
 def test_padding_chosen_by_a_parameter(tmp_path):
     """A block parameter may hold any padding form: the module is chosen when it is built."""
     text = ("param pad = none\ninput [B, 4, H, W]\nblock unit(pad) {\n"

@@ -19,6 +19,14 @@ HELPERS = {
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
 ''',
+    "symmetric_padding": '''def symmetric_padding(kernel_size, stride=1, dilation=1):
+    """The padding timm gives a convolution by default, ((stride - 1) + dilation * (kernel_size - 1)) // 2,
+    per axis when an argument is an (h, w) pair."""
+    if all(isinstance(v, int) for v in (kernel_size, stride, dilation)):
+        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+    k, s, d = ((v, v) if isinstance(v, int) else v for v in (kernel_size, stride, dilation))
+    return tuple(((ss - 1) + dd * (kk - 1)) // 2 for kk, ss, dd in zip(k, s, d))
+''',
     "pad_same": '''def pad_same(x, kernel_size, stride, dilation=1, value=0.0):
     """Pad the last two axes as TensorFlow's "SAME" does: a window sliding by `stride` then has
     ceil(size / stride) positions, and an odd total puts its extra pixel after (bottom, right).

@@ -84,7 +84,7 @@ CONV2D = OpDef(
     (Arg("in_channels"), Arg("out_channels"), Arg("kernel_size"), Arg("stride", 1), Arg("padding", None),
      Arg("dilation", 1), Arg("groups", 1), Arg("bias", True)),
     shape=_conv_shape, params=_conv_params, cost=_conv_cost, init=_conv_init,
-    helpers=("Conv2dSame", "pad_same"),
+    helpers=("Conv2dSame", "pad_same", "symmetric_padding"),
     doc="2-D convolution (nn.Conv2d); kernel_size, stride, dilation and padding are ints or pairs [h, w]. "
         "padding: none (timm's symmetric ((stride - 1) + dilation * (kernel_size - 1)) // 2), a size, "
         "\"valid\" (0) or \"same\" (TensorFlow's SAME: ceil(size / stride) outputs, the odd pixel padded "

@@ -116,29 +116,18 @@ def window_out(size: int, k: int, stride: int, dilation: int, before: int, after
 # ---------------------------------------------------------------- emitted padding
 
 
-def _symmetric_axis(k: P.Code, s: P.Code, d: P.Code) -> P.Code:
-    """((s - 1) + d * (k - 1)) // 2, written the way a person would: (k - 1) // 2, k // 2, ..."""
-    if s.is_const and d.is_const and d.const == 1:
-        shift = s.const - 2
-        inner = P.binop("+", k, P.lit(shift)) if shift >= 0 else P.binop("-", k, P.lit(-shift))
-    else:
-        inner = P.binop("+", P.binop("-", s, P.lit(1)), P.binop("*", d, P.binop("-", k, P.lit(1))))
-    return P.binop("//", inner, P.lit(2))
-
-
-def _axis(c: P.Code, i: int) -> P.Code:
-    return P.lit(c.const[i]) if c.is_const and isinstance(c.const, tuple) else c
-
-
 def symmetric_code(a: dict[str, P.Code]) -> P.Code:
-    """Emitted padding for padding=none: folded to literals when the window is literal, per axis
-    when a literal pair is involved. (A pair that arrives through a name is not known to be one
-    here, so the scalar formula is written: give padding explicitly for such windows.)"""
+    """Emitted padding for padding=none: folded to a literal (per axis for pairs) when the window is
+    literal; otherwise the emitted helper `symmetric_padding`, since a name may hold an int or a pair."""
     k, s, d = a["kernel_size"], a["stride"], a["dilation"]
-    if not any(c.is_const and isinstance(c.const, tuple) for c in (k, s, d)):
-        return _symmetric_axis(k, s, d)
-    h, w = (_symmetric_axis(_axis(k, i), _axis(s, i), _axis(d, i)) for i in (0, 1))
-    return P.tuple_of([h, w])
+    if k.is_const and s.is_const and d.is_const:
+        per = tuple(same_padding(*v) for v in zip(pair(k.const), pair(s.const), pair(d.const)))
+        pairs = any(isinstance(c.const, tuple) for c in (k, s, d))
+        return P.lit(per if pairs else per[0])
+    args = [k, s, d]
+    while len(args) > 1 and args[-1].is_const and args[-1].const == 1:
+        args.pop()  # the helper's defaults
+    return P.call("symmetric_padding", *args)
 
 
 def static_same(a: dict[str, P.Code]) -> P.Code | None:
