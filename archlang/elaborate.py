@@ -17,6 +17,7 @@ from . import syntax as S
 from .errors import ArchError, Span, did_you_mean
 from .evaluate import ExprEvaluator, describe
 from .ir import Graph, ModuleInfo
+from .limits import MAX_NODES, Budget
 from .lower import block_signature, signature
 from .ops import OPS
 from .parser import keyword_hint
@@ -24,7 +25,6 @@ from .program import Program, literal
 from .values import BUILTINS, Sym, Tensor
 
 MAX_DEPTH = 64
-MAX_NODES = 250_000  # ViT-g/14 is about 1,000 IR nodes; this many means a runaway loop
 
 
 @dataclass
@@ -49,15 +49,14 @@ def join(path: str, name: str) -> str:
 
 
 class Elaborator(ExprEvaluator):
-    def __init__(self, program: Program, variant: str | None, settings: dict[str, object],
-                 recipes: dict[int, tuple] | None = None):
+    def __init__(self, program: Program, variant: str | None, settings: dict[str, object]):
         self.program, self.settings = program, settings
-        self.recipes = recipes or {}  # fused layer statements -> weight recipes (deploy form)
         self.lowering: L.Lowering | None = None  # set by run()
         self.graph = Graph(program.family, variant, dict(settings))
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
         self.cur: Frame | None = None
         self.depth = 0
+        self.budget = Budget()  # steps and value sizes (limits.py)
         self.outer_roles: tuple[str, ...] = ()  # roles written on an enclosing if/residual/sum/loop
 
     # ---------------------------------------------------------------- entry
@@ -153,6 +152,7 @@ class Elaborator(ExprEvaluator):
     def run_stmts(self, stmts, frame: Frame, x: Tensor) -> Tensor:
         frame.env["x"] = x
         for node in stmts:
+            self.budget.step(node.span)
             if frame.result is not None:
                 raise ArchError("statement after return", node.span, hint="return must be the last statement")
             handler = getattr(self, "s_" + type(node).__name__[1:])
@@ -247,8 +247,8 @@ class Elaborator(ExprEvaluator):
             return self.add_node(op.name, inputs, attrs, frame, st.span)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "op", op.name, self.outer_roles + st.roles, st.span)
-        if id(st) in self.recipes:
-            self.graph.fusions[path] = (self.recipes[id(st)], frame.path)
+        if st.fused is not None:  # deploy form: how this layer's weights fold from the train form
+            self.graph.fusions[path] = (st.fused.recipe, frame.path)
         return self.add_node(op.name, inputs, attrs, frame, st.span, scope=path, name=name, module=True)
 
     def call_block(self, node: L.LApply, inputs, frame: Frame) -> Tensor:
@@ -317,6 +317,7 @@ class Elaborator(ExprEvaluator):
         for e, v in zip((st.start, st.stop), bounds):
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ArchError(f"loop bounds are ints, got {describe(v)}", e.span)
+        self.budget.loop(st, bounds)
         return range(*bounds)
 
     def s_Loop(self, node: L.LLoop, frame: Frame):
@@ -355,9 +356,8 @@ class Elaborator(ExprEvaluator):
         return self.body(node.body.stmts, group, x)
 
 
-def elaborate(program: Program, variant: str | None, settings: dict[str, object],
-              recipes: dict[int, tuple] | None = None) -> Graph:
-    return Elaborator(program, variant, settings, recipes).run()
+def elaborate(program: Program, variant: str | None, settings: dict[str, object]) -> Graph:
+    return Elaborator(program, variant, settings).run()
 
 
 __all__ = ["elaborate", "Elaborator", "Frame", "signature", "block_signature"]

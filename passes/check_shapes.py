@@ -71,8 +71,22 @@ def bind_input(declared: tuple, size: tuple[int, ...]) -> tuple:
 
 @register("check-shapes")
 def check_shapes(build: Build) -> Build:
-    """Annotate every node with its shape for the build's input size."""
-    return build.but(graph=shape_graph(build.graph, build.input_size))
+    """Annotate every node with its shape for the build's input size (by default, the sizes the
+    spec's `input` line fixes, such as DeiT's img_size, and 3x224x224 for the rest)."""
+    size = build.input_size if build.input_size is not None else default_input(build.graph)
+    return build.but(graph=shape_graph(build.graph, size), input_size=size)
+
+
+DEFAULT_INPUT = (3, 224, 224)  # for input axes the spec leaves to run time
+
+
+def default_input(graph: Graph) -> tuple[int, ...]:
+    """The input size the spec implies: its fixed axes, and DEFAULT_INPUT's for the run-time ones."""
+    declared = next(n for n in graph.nodes() if n.op == "input").attr("shape")[1:]
+    fixed = [d if type(d) is int else None for d in declared]
+    if len(fixed) == len(DEFAULT_INPUT):
+        return tuple(DEFAULT_INPUT[i] if d is None else d for i, d in enumerate(fixed))
+    return tuple(fixed) if None not in fixed else DEFAULT_INPUT
 
 
 def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
@@ -83,26 +97,31 @@ def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Gr
         node = exc.node
         hint = exc.hint
         if len(input_size) == 3 and node.op != "input":
-            sizes = working_sizes(graph, input_size)
-            near = _nearest(sizes, input_size[1])
+            near, (lo, hi) = working_sizes(graph, input_size)
             hint = ((hint + "; ") if hint else "") + (
                 f"input sizes that work: {', '.join(f'{s}x{s}' for s in near)}" if near
-                else "no square input from 16 to 1024 pixels works for this spec")
+                else f"no square input from {lo} to {hi} pixels works for this spec")
         raise ArchError(exc.message, node.span, hint=hint) from None
     return graph.with_shapes(shapes)
 
 
-def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024) -> list[int]:
-    """Square spatial sizes (multiples of 8) for which shape inference succeeds."""
-    ok = []
-    for s in range(lo, hi + 1, 8):
+SEARCH_NODES = 50_000  # node shapes the search for working sizes may infer (well under a second)
+
+
+def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024,
+                  want: int = 4) -> tuple[list[int], tuple[int, int]]:
+    """The `want` square sizes (multiples of 8) nearest the given one for which shape inference
+    succeeds, and the range searched: nearest first, and only as many sizes as SEARCH_NODES allows
+    on a graph this big."""
+    order = sorted(range(lo, hi + 1, 8), key=lambda s: (abs(s - input_size[1]), s))
+    order = order[:max(4, SEARCH_NODES // max(1, len(graph)))]
+    ok: list[int] = []
+    for s in order:
         try:
             infer_shapes(graph, (input_size[0], s, s))
         except ShapeError:
             continue
         ok.append(s)
-    return ok
-
-
-def _nearest(sizes: list[int], target: int, k: int = 4) -> list[int]:
-    return sorted(sorted(sizes, key=lambda s: (abs(s - target), s))[:k])
+        if len(ok) == want:
+            break
+    return sorted(ok), (min(order), max(order))

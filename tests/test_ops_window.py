@@ -344,25 +344,29 @@ def test_conv_bn_fold_keeps_pairs_and_same_padding(tmp_path):
 
 # ---------------------------------------------------------------- located errors
 
-ERRORS = [
-    ("c: conv2d(3, 4, [1, 2, 3])", "argument 'kernel_size' of conv2d must be an int >= 1 or a pair", "c: conv2d"),
-    ('c: conv2d(3, 4, 3, padding = "full")', "argument 'padding' of conv2d must be", "c: conv2d"),
-    ("c: conv2d(3, 4, 3, stride = [2, 0])", "argument 'stride' of conv2d must be", "c: conv2d"),
+ERRORS = [  # statement, message, where the caret starts (an argument's value, or the statement)
+    ("c: conv2d(3, 4, [1, 2, 3])", "argument 'kernel_size' of conv2d must be a positive int or a pair [h, w]",
+     "[1, 2, 3]"),
+    ('c: conv2d(3, 4, 3, padding = "full")', 'must be an int >= 0, a pair [h, w], "same" or "valid" or none',
+     '"full"'),
+    ("c: conv2d(3, 4, 3, stride = [2, 0])", "argument 'stride' of conv2d must be", "[2, 0]"),
     ("p: maxpool2d(3, padding = 2)", "maxpool2d padding 2 is more than half the kernel size 3", "p: maxpool2d"),
-    ("x = avgpool2d(x, 2, stride = 0)", "argument 'stride' of avgpool2d must be", "avgpool2d(x"),
+    ("x = avgpool2d(x, 2, stride = 0)", "argument 'stride' of avgpool2d must be", "0)"),
+    ("p: adaptive_avgpool2d([2, 0])", "argument 'output_size' of adaptive_avgpool2d must be", "[2, 0]"),
     ("x = pad(x, [1, 2, 3])", "pad takes an even-length list of ints", "pad(x"),
     ('x = pad(x, [9, 0, 0, 0], mode = "reflect")', "reflect padding by 9 needs an axis longer than that", "pad(x"),
     ('x = pad(x, [1, 1], mode = "reflect", value = 1)', 'pad mode "reflect" takes no value', "pad(x"),
-    ('x = pad(x, [1, 1], mode = "mirror")', "pad mode must be one of", "pad(x"),
+    ('x = pad(x, [1, 1], mode = "mirror")', "argument 'mode' of pad must be one of", '"mirror"'),
     ("x = pad(x, [0, 0, 0, 0, 0, 0, 1, 1])", "cannot pad the batch axis", "pad(x"),
     ("x = interpolate(x, size = 4, scale_factor = 2)", "either size or scale_factor (exactly one)", "interpolate(x"),
-    ("x = interpolate(x, scale_factor = 2, align_corners = true)", "align_corners is true or false, and only for",
+    ("x = interpolate(x, scale_factor = 2, align_corners = true)", "align_corners is only for modes",
      "interpolate(x"),
-    ('x = interpolate(x, size = 4, mode = "cubic")', "interpolate mode must be one of", "interpolate(x"),
+    ('x = interpolate(x, size = 4, mode = "cubic")', "argument 'mode' of interpolate must be one of", '"cubic"'),
     ('x = interpolate(x, size = [4, 4, 4], mode = "bilinear")', "must be a positive int or a list of 2",
      "interpolate(x"),
     ("g: groupnorm(2, 3)", "groupnorm: 3 channels cannot be split into 2 groups", "g: groupnorm"),
     ("g: groupnorm(1, 4)", "groupnorm(1, 4) expects 4 channels on axis 1", "g: groupnorm"),
+    ("g: groupnorm(0, 3)", "argument 'num_groups' of groupnorm must be a positive int", "0,"),
     ("x = log_softmax(x, dim = 4)", "axis 4 is out of range for a tensor of rank 4", "log_softmax(x"),
     ("x = outer(x, x)", "outer takes two vectors", "outer(x"),
 ]
@@ -402,3 +406,54 @@ def test_unknown_function_hints_by_meaning(tmp_path):
     with pytest.raises(ArchError) as err:
         compile_spec(spec_file(tmp_path, text.replace("group_norm(x, 2)", "x")), input_size=(8, 4, 4))
     assert err.value.hint == "did you mean 'mish'?"
+
+
+# ---------------------------------------------------------------- translation validation
+
+VALIDATED = {
+    "windows": """
+input [B, 3, H, W]
+model {
+  a: conv2d(3, 8, 3, stride = 2, padding = "same")
+  b: conv2d(8, 8, [1, 7], groups = 8)
+  c: conv2d(8, 8, 3, padding = "same")
+  p: avgpool2d(3, 2, padding = "same")
+  q: maxpool2d(3, 1, padding = "same")
+  x = maxpool2d(x, 3, 2, padding = "same")
+  y = avgpool2d(x, 3, 1, padding = "same", count_include_pad = false)
+  x = avgpool2d(x + y, 2, ceil_mode = true, count_include_pad = false)
+  x = pad(x, [1, 2, 0, 3], mode = "replicate")
+  g: groupnorm(2, 8)
+  up: interpolate(scale_factor = 2)
+  x = interpolate(x, size = [9, 9], mode = "bilinear", align_corners = false)
+  r: relu6()
+  x = mish(x)
+  x = log_softmax(x, dim = 1)
+  lsm: log_softmax(dim = 2)
+}
+""",
+    "by-parameter": """
+param pad = "same"
+param k = [3, 5]
+input [B, 3, H, W]
+block unit(k, pad) {
+  c: conv2d(3, 3, k, stride = 2, padding = pad)
+  p: maxpool2d(3, 2, padding = pad)
+  x = avgpool2d(x, 3, 1, padding = pad)
+}
+model {
+  u: unit(k, pad)
+  v: unit(3, 1)
+}
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALIDATED))
+def test_emitted_modules_are_their_ir(tmp_path, name):
+    """torch.fx node for node against the IR (archlang/validate.py), at an odd and an even size."""
+    from archlang.compiler import verify
+
+    path = spec_file(tmp_path, VALIDATED[name])
+    for size in (31, 32):
+        verify(compile_spec(path, input_size=(3, size, size)), full=True)

@@ -2,7 +2,9 @@
 
 An op lists the helpers it may need (`OpDef.helpers`); whether it does can depend on its
 arguments (conv2d needs Conv2dSame only for padding="same" that varies with the input size), so
-`needed` keeps those the emitted classes call, with the helpers those helpers call.
+`needed` keeps those the emitted classes call, with the helpers those helpers call. Helpers that
+pool with "same" padding are wrapped for torch.fx: a trace holds one node for them, which pads
+for the size it is given.
 """
 
 import inspect
@@ -48,19 +50,41 @@ HELPERS = {
         x = pad_same(x, self.kernel_size, self.stride, self.dilation)
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 ''',
+    "avg_pool2d_same": '''def avg_pool2d_same(x, kernel_size, stride, ceil_mode=False, count_include_pad=True):
+    """F.avg_pool2d with TensorFlow's "SAME" padding. At stride 1 with odd kernels that padding is
+    the constant k // 2, which PyTorch pads (count_include_pad applies); otherwise zeros are added
+    in forward and counted in the average."""
+    k, s = ((v, v) if isinstance(v, int) else tuple(v) for v in (kernel_size, stride))
+    if s == (1, 1) and k[0] % 2 and k[1] % 2:
+        return F.avg_pool2d(x, k, 1, (k[0] // 2, k[1] // 2), ceil_mode, count_include_pad)
+    return F.avg_pool2d(pad_same(x, k, s), k, s, 0, ceil_mode, count_include_pad)
+
+
+torch.fx.wrap("avg_pool2d_same")  # one node in torch.fx traces, whatever the input size
+''',
+    "max_pool2d_same": '''def max_pool2d_same(x, kernel_size, stride, dilation=1, ceil_mode=False):
+    """F.max_pool2d with TensorFlow's "SAME" padding: PyTorch's own where it is a constant within
+    half the kernel (stride 1, odd dilated kernels), else -inf added in forward."""
+    k, s, d = ((v, v) if isinstance(v, int) else tuple(v) for v in (kernel_size, stride, dilation))
+    half = tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d))
+    if s == (1, 1) and all(dd * (kk - 1) % 2 == 0 and h <= kk // 2 for kk, dd, h in zip(k, d, half)):
+        return F.max_pool2d(x, k, 1, half, d, ceil_mode)
+    return F.max_pool2d(pad_same(x, k, s, d, value=float("-inf")), k, s, 0, d, ceil_mode)
+
+
+torch.fx.wrap("max_pool2d_same")  # one node in torch.fx traces, whatever the input size
+''',
     "AvgPool2dSame": '''class AvgPool2dSame(nn.AvgPool2d):
-    """nn.AvgPool2d with TensorFlow's "SAME" padding: zeros added in forward, counted in the average."""
+    """nn.AvgPool2d with TensorFlow's "SAME" padding (see avg_pool2d_same)."""
 
     def forward(self, x):
-        x = pad_same(x, self.kernel_size, self.stride)
-        return F.avg_pool2d(x, self.kernel_size, self.stride, 0, self.ceil_mode, self.count_include_pad)
+        return avg_pool2d_same(x, self.kernel_size, self.stride, self.ceil_mode, self.count_include_pad)
 ''',
     "MaxPool2dSame": '''class MaxPool2dSame(nn.MaxPool2d):
-    """nn.MaxPool2d with TensorFlow's "SAME" padding: -inf added in forward."""
+    """nn.MaxPool2d with TensorFlow's "SAME" padding (see max_pool2d_same)."""
 
     def forward(self, x):
-        x = pad_same(x, self.kernel_size, self.stride, self.dilation, value=float("-inf"))
-        return F.max_pool2d(x, self.kernel_size, self.stride, 0, self.dilation, self.ceil_mode)
+        return max_pool2d_same(x, self.kernel_size, self.stride, self.dilation, self.ceil_mode)
 ''',
     # the very function elaboration uses, so emitted and compile-time channel counts agree
     "make_divisible": inspect.getsource(make_divisible),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import norm_axis
-from . import Arg, OpDef, omit_defaults, register
+from . import Arg, OpDef, integer, omit_defaults, one_of, probability, register
 
 
 def _same(a, ins):
@@ -22,13 +22,14 @@ def _act(name: str, cls: str, fn: str, args: tuple[Arg, ...] = (), doc: str = ""
         return P.call(fn, ins[0], **omit_defaults(op, a))
 
     traits = frozenset({"dropout"} if name == "dropout" else {"activation"})
+    fx = (f"call_module:{cls}", f"call_function:{fn.rpartition('.')[2]}")
     op = OpDef(name, "act", args, shape=_same, init=init, call=call, doc=doc or f"{cls} activation ({fn}).",
-               traits=traits, aliases=(cls, *aliases))
+               traits=traits, fx=fx, aliases=(cls, *aliases))
     return op
 
 
 ACTS = [
-    _act("gelu", "GELU", "F.gelu", (Arg("approximate", "none"),),
+    _act("gelu", "GELU", "F.gelu", (Arg("approximate", "none", one_of("none", "tanh")),),
          doc="GELU (nn.GELU / F.gelu); approximate=\"tanh\" selects the tanh form.", aliases=("gelu_tanh",)),
     _act("relu", "ReLU", "F.relu"),
     _act("relu6", "ReLU6", "F.relu6", doc="min(max(x, 0), 6) (nn.ReLU6 / F.relu6)."),
@@ -38,7 +39,7 @@ ACTS = [
     _act("hardsigmoid", "Hardsigmoid", "F.hardsigmoid", aliases=("hard_sigmoid", "h_sigmoid")),
     _act("sigmoid", "Sigmoid", "torch.sigmoid"),
     _act("tanh", "Tanh", "torch.tanh"),
-    _act("dropout", "Dropout", "F.dropout", (Arg("p", 0.0),), doc="Dropout (identity in eval)."),
+    _act("dropout", "Dropout", "F.dropout", (Arg("p", 0.0, probability),), doc="Dropout (identity in eval)."),
 ]
 
 
@@ -48,11 +49,11 @@ def _softmax(name: str, cls: str, what: str) -> OpDef:
         return ins[0]
 
     return OpDef(
-        name, "act", (Arg("dim", -1),), shape=shape,
+        name, "act", (Arg("dim", -1, integer),), shape=shape,
         init=lambda a: P.call(f"nn.{cls}", dim=a["dim"]),
         call=lambda a, ins: P.call(P.attr(ins[0], name), dim=a["dim"]),
-        doc=f"{what} along any one axis `dim` (nn.{cls} / t.{name}(dim)).", traits=frozenset({"activation"}),
-        aliases=(cls,),
+        doc=f"{what} along any one axis `dim` (nn.{cls} / t.{name}(dim)).", traits=frozenset({"distribution"}),
+        fx=(f"call_module:{cls}", f"call_method:{name}"), aliases=(cls,),
     )
 
 

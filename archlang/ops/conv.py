@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import ShapeError, fmt, numel
-from . import Arg, OpDef, register
-from .padding import check, padding_value, pads, pair, positive_pair, static_same, symmetric_code, window_out
+from . import Arg, OpDef, boolean, positive_int, register
+from .padding import padding_value, pads, pair, positive_pair, static_same, symmetric_code, window_out
 from .padding import same_padding as same_padding  # re-exported: where fusion and its tests look
 
 
@@ -23,15 +23,8 @@ def check_nchw(ins, what: str):
     return x
 
 
-def _check_conv_args(a) -> None:
-    for name in ("kernel_size", "stride", "dilation"):
-        check(a, name, positive_pair, "conv2d")
-    check(a, "padding", padding_value(allow_none=True), "conv2d")
-
-
 def _conv_shape(a, ins):
     n, c, h, w = check_nchw(ins, "conv2d")
-    _check_conv_args(a)
     if c != a.in_channels:
         raise ShapeError(f"conv2d expects {a.in_channels} input channels, got {c} (input {fmt(ins[0])})")
     for side in ("in_channels", "out_channels"):
@@ -81,8 +74,10 @@ def _conv_init(a: dict[str, P.Code]) -> P.Code:
 
 CONV2D = OpDef(
     "conv2d", "module",
-    (Arg("in_channels"), Arg("out_channels"), Arg("kernel_size"), Arg("stride", 1), Arg("padding", None),
-     Arg("dilation", 1), Arg("groups", 1), Arg("bias", True)),
+    (Arg("in_channels", check=positive_int), Arg("out_channels", check=positive_int),
+     Arg("kernel_size", check=positive_pair), Arg("stride", 1, positive_pair),
+     Arg("padding", None, padding_value(allow_none=True)), Arg("dilation", 1, positive_pair),
+     Arg("groups", 1, positive_int), Arg("bias", True, boolean)),
     shape=_conv_shape, params=_conv_params, cost=_conv_cost, init=_conv_init,
     helpers=("Conv2dSame", "pad_same", "symmetric_padding"),
     doc="2-D convolution (nn.Conv2d); kernel_size, stride, dilation and padding are ints or pairs [h, w]. "
@@ -90,7 +85,7 @@ CONV2D = OpDef(
         "\"valid\" (0) or \"same\" (TensorFlow's SAME: ceil(size / stride) outputs, the odd pixel padded "
         "after; computed from the input size in forward unless stride 1 makes it constant). "
         "Cost: out elements * in_channels / groups * kh * kw.",
-    traits=frozenset({"conv", "affine_map"}), channel_axis=1,
+    traits=frozenset({"conv", "affine_map"}), channel_axis=1, fx=("call_module:Conv2d",),
     aliases=("Conv2d", "conv", "conv_2d", "convolution", "Conv2dSame"),
 )
 

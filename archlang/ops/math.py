@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import Batch, ShapeError, dim_mul, fmt, norm_axis
-from . import Arg, OpDef, register
+from . import Arg, OpDef, integer, positive_int, register
 
 
 def _arange_shape(a, ins):
@@ -27,7 +27,8 @@ def _arange_call(a, ins):
 
 def _unary(name: str, doc: str) -> OpDef:
     return OpDef(name, "function", (), shape=lambda a, ins: ins[0],
-                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}))
+                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}),
+                 fx=(f"call_function:{name}",))
 
 
 def _outer_shape(a, ins):
@@ -69,9 +70,10 @@ def _repeat_shape(a, ins):
 
 
 register(
-    OpDef("arange", "function", (Arg("end"),), shape=_arange_shape, call=_arange_call,
+    OpDef("arange", "function", (Arg("end", check=positive_int),), shape=_arange_shape, call=_arange_call,
           doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
-              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"})),
+              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"}),
+          fx=("call_function:arange",)),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),
@@ -79,11 +81,13 @@ register(
     OpDef("outer", "function", (), shape=_outer_shape, n_inputs=2,
           call=lambda a, ins: P.call("torch.outer", *ins),
           doc="Outer product of two vectors: outer(u, v)[i, j] = u[i] * v[j] (torch.outer; fvcore counts 0).",
-          traits=frozenset({"elementwise"}), aliases=("ger",)),
-    OpDef("stack", "function", (Arg("dim", 0),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
-          doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"})),
-    OpDef("repeat_interleave", "function", (Arg("repeats"), Arg("dim")), shape=_repeat_shape,
+          traits=frozenset({"elementwise"}), fx=("call_function:outer",), aliases=("ger",)),
+    OpDef("stack", "function", (Arg("dim", 0, integer),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
+          doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"}),
+          fx=("call_function:stack",)),
+    OpDef("repeat_interleave", "function", (Arg("repeats", check=positive_int), Arg("dim", check=integer)),
+          shape=_repeat_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "repeat_interleave"), a["repeats"], a["dim"]),
           doc="Repeat each entry of an axis `repeats` times in place: [a, b] -> [a, a, b, b].",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), fx=("call_method:repeat_interleave",)),
 )

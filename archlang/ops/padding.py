@@ -17,8 +17,8 @@ The shape rules here compute exact sizes for the one input size a build checks; 
 from __future__ import annotations
 
 from .. import pycode as P
+from ..limits import MAX_SIZE
 from ..shapes import ShapeError
-from ..values import show_value
 
 WORDS = ("same", "valid")
 
@@ -32,15 +32,15 @@ def pair(v) -> tuple:
     return tuple(v) if isinstance(v, tuple) else (v, v)
 
 
-# ---------------------------------------------------------------- argument checks
+# ---------------------------------------------------------------- argument checks (Arg.check)
 # Each returns what the value should have been, or None when it is fine.
 
 
 def int_pair(least: int):
     def check(v):
         items = v if isinstance(v, tuple) else (v,)
-        if (isinstance(v, tuple) and len(v) != 2) or not all(is_int(x) and x >= least for x in items):
-            return f"an int >= {least} or a pair [h, w] of them"
+        if (isinstance(v, tuple) and len(v) != 2) or not all(is_int(x) and least <= x <= MAX_SIZE for x in items):
+            return ("a positive int" if least == 1 else f"an int >= {least}") + " or a pair [h, w] of them"
         return None
     return check
 
@@ -55,13 +55,6 @@ def padding_value(allow_none: bool):
             return None
         return "an int >= 0, a pair [h, w], \"same\" or \"valid\"" + (" or none" if allow_none else "")
     return check
-
-
-def check(a, name: str, rule, what: str) -> None:
-    """Raise a ShapeError naming the argument when `rule` refuses its value."""
-    want = rule(a[name])
-    if want:
-        raise ShapeError(f"argument '{name}' of {what} must be {want}, got {show_value(a[name])}")
 
 
 # ---------------------------------------------------------------- padding and output sizes
@@ -81,6 +74,13 @@ def tf_same(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
 def is_static_same(k, stride, dilation) -> bool:
     """Whether "same" padding is one constant for every input size (timm's is_static_pad)."""
     return all(s == 1 and (d * (kk - 1)) % 2 == 0 for kk, s, d in zip(pair(k), pair(stride), pair(dilation)))
+
+
+def static_pool_same(k, stride, dilation) -> bool:
+    """Whether a pool pads "same" as PyTorch's own symmetric padding: static, and within the half
+    kernel PyTorch allows (the emitted pool helpers decide the same way)."""
+    return is_static_same(k, stride, dilation) and \
+        all(d * (kk - 1) // 2 <= kk // 2 for kk, d in zip(pair(k), pair(dilation)))
 
 
 def pads(padding, sizes: tuple[int, int], k, stride, dilation) -> tuple[tuple[int, int], tuple[int, int]]:

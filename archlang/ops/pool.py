@@ -1,18 +1,21 @@
 """Pooling over NCHW maps: average and max windows, and adaptive average pooling.
 
 Windows are ints or pairs; padding is a size, a pair, "valid" or "same" (TensorFlow's SAME, see
-`padding.py`). With "same" that depends on the input size the emitted module pads first, with
-zeros for average pooling (counted in the average whatever count_include_pad says, as timm's
-AvgPool2dSame does) and with -inf for max pooling, then pools without padding; the helper
-modules AvgPool2dSame / MaxPool2dSame keep nn.AvgPool2d / nn.MaxPool2d's arguments.
-fvcore counts avg/max pooling as 0 and adaptive average pooling as 1 per input element.
+`padding.py`). "Same" follows timm's create_pool2d: where it is one constant PyTorch pads it
+(`nn.AvgPool2d(3, 1, padding=1)`; count_include_pad applies), otherwise the input is padded in
+forward, with zeros counted in the average (as timm's AvgPool2dSame) or with -inf for max
+pooling. The emitted helpers `avg_pool2d_same` / `max_pool2d_same` (one torch.fx node each) and
+the modules `AvgPool2dSame` / `MaxPool2dSame` (nn.AvgPool2d / nn.MaxPool2d with their arguments)
+make that choice from their values, so it is the same whether the window is written as literals
+or comes through a name. fvcore counts avg/max pooling as 0, adaptive average pooling as 1 per
+input element.
 """
 
 from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import ShapeError, numel
-from . import Arg, OpDef, omit_defaults, register
+from . import Arg, OpDef, boolean, omit_defaults, optional, register
 from . import padding as win
 from .conv import check_nchw
 
@@ -21,17 +24,15 @@ def _stride(a):
     return a.kernel_size if a.stride is None else a.stride
 
 
+def _is_padded_in_forward(a) -> bool:
+    return a.padding == "same" and not win.static_pool_same(a.kernel_size, _stride(a), a.get("dilation", 1))
+
+
 def _pool_shape(what: str):
     def rule(a, ins):
         n, c, h, w = check_nchw(ins, what)
-        for name in ("kernel_size", "dilation") if "dilation" in a else ("kernel_size",):
-            win.check(a, name, win.positive_pair, what)
-        if a.stride is not None:
-            win.check(a, "stride", win.positive_pair, what)
-        win.check(a, "padding", win.padding_value(allow_none=False), what)
         k, s, d = win.pair(a.kernel_size), win.pair(_stride(a)), win.pair(a.get("dilation", 1))
-        if a.padding == "same" and not win.is_static_same(k, s, d):
-            # padded in forward, then pooled without padding
+        if _is_padded_in_forward(a):  # padded first, then pooled without padding
             sizes = [size + sum(win.tf_same(size, kk, ss, dd)) for size, kk, ss, dd in zip((h, w), k, s, d)]
             return (n, c, *(win.window_out(size, kk, ss, dd, 0, 0, a.ceil_mode, what)
                             for size, kk, ss, dd in zip(sizes, k, s, d)))
@@ -53,21 +54,22 @@ def _sized(pad: P.Code) -> P.Code:
     return P.cond(P.lit(0), P.binop("==", pad, P.lit("valid")), pad)
 
 
-def _pool_ops(name: str, cls: str, fn: str, args: tuple[Arg, ...], fill: P.Code | None, doc: str,
-              aliases: tuple[str, ...]) -> OpDef:
-    """One pooling op: its module (cls) and function (F.fn) forms, with "same" padding."""
-
-    def settled(a):
-        """The arguments with stride given and "same" made static when it can be."""
-        s = a["kernel_size"] if a["stride"].is_const and a["stride"].const is None else a["stride"]
-        return {**a, "stride": s, "dilation": a.get("dilation", P.lit(1))}
+def _pool_op(name: str, cls: str, fn: str, args: tuple[Arg, ...], doc: str, aliases: tuple[str, ...]) -> OpDef:
+    """One pooling op: its module (nn.cls) and function (F.fn) forms, with "same" padding."""
 
     def kwargs(a, padding: P.Code):
         kw = omit_defaults(op, {**a, "padding": padding})
         kw.pop("kernel_size")
-        if padding.is_const and padding.const == "valid":
-            kw.pop("padding", None)
         return kw
+
+    def static(a) -> P.Code | None:
+        """The constant "same" amounts to, for a literal window PyTorch can pad itself."""
+        k, s = a["kernel_size"], a["stride"]
+        s = k if s.is_const and s.const is None else s
+        d = a.get("dilation", P.lit(1))
+        if not (k.is_const and s.is_const and d.is_const) or not win.static_pool_same(k.const, s.const, d.const):
+            return None
+        return win.static_same({"kernel_size": k, "stride": s, "dilation": d})
 
     def init(a):
         pad = a["padding"]
@@ -76,47 +78,50 @@ def _pool_ops(name: str, cls: str, fn: str, args: tuple[Arg, ...], fill: P.Code 
             plain = P.call(f"nn.{cls}", a["kernel_size"], **kwargs(a, _sized(pad)))
             return P.cond(same, P.binop("==", pad, P.lit("same")), plain)
         if pad.const == "same":
-            static = win.static_same(settled(a))
-            return same if static is None else P.call(f"nn.{cls}", a["kernel_size"], **kwargs(a, static))
-        return P.call(f"nn.{cls}", a["kernel_size"], **kwargs(a, pad))
+            constant = static(a)
+            return same if constant is None else P.call(f"nn.{cls}", a["kernel_size"], **kwargs(a, constant))
+        return P.call(f"nn.{cls}", a["kernel_size"], **kwargs(a, _sized(pad)))
 
     def call(a, ins):
         pad, x = a["padding"], ins[0]
-        full = settled(a)
-        fill_kw = {} if fill is None else {"value": fill}
-        extra = [full["dilation"]] if not (full["dilation"].is_const and full["dilation"].const == 1) else []
-        padded = P.call("pad_same", x, a["kernel_size"], full["stride"], *extra, **fill_kw)
-        same = P.call(f"F.{fn}", padded, a["kernel_size"], **kwargs(a, P.lit(0)))
+        stride = a["kernel_size"] if a["stride"].is_const and a["stride"].const is None else a["stride"]
+        same = P.call(f"{fn}_same", x, a["kernel_size"], stride, **{k: v for k, v in kwargs(a, P.lit(0)).items()
+                                                                      if k != "stride"})
         if not pad.is_const:
             plain = P.call(f"F.{fn}", x, a["kernel_size"], **kwargs(a, _sized(pad)))
             return P.cond(same, P.binop("==", pad, P.lit("same")), plain)
         if pad.const == "same":
-            static = win.static_same(full)
-            return same if static is None else P.call(f"F.{fn}", x, a["kernel_size"], **kwargs(a, static))
-        return P.call(f"F.{fn}", x, a["kernel_size"], **kwargs(a, pad))
+            return same
+        return P.call(f"F.{fn}", x, a["kernel_size"], **kwargs(a, _sized(pad)))
+
+    def fx_of(a):
+        function = f"{fn}_same" if a.padding == "same" else fn
+        return (f"call_module:{cls}", f"call_function:{function}")
 
     op = OpDef(name, "act", args, shape=_pool_shape(name), init=init, call=call,
-               helpers=(f"{cls}Same", "pad_same"), doc=doc, traits=frozenset({"pool"}), channel_axis=1,
-               aliases=aliases)
+               helpers=(f"{cls}Same", f"{fn}_same", "pad_same"), doc=doc, traits=frozenset({"pool"}),
+               channel_axis=1, fx=(f"call_module:{cls}", f"call_function:{fn}", f"call_function:{fn}_same"),
+               fx_of=fx_of, aliases=aliases)
     return op
 
 
-AVGPOOL = _pool_ops(
+_WINDOW = (Arg("kernel_size", check=win.positive_pair), Arg("stride", None, optional(win.positive_pair)),
+           Arg("padding", 0, win.padding_value(allow_none=False)))
+
+AVGPOOL = _pool_op(
     "avgpool2d", "AvgPool2d", "avg_pool2d",
-    (Arg("kernel_size"), Arg("stride", None), Arg("padding", 0), Arg("ceil_mode", False),
-     Arg("count_include_pad", True)), None,
+    (*_WINDOW, Arg("ceil_mode", False, boolean), Arg("count_include_pad", True, boolean)),
     doc="Average pooling (nn.AvgPool2d); kernel_size, stride (none: the kernel) and padding are ints or pairs, "
-        "padding may be \"same\" (zeros, counted, as timm's AvgPool2dSame) or \"valid\"; ceil_mode and "
-        "count_include_pad as in PyTorch. fvcore counts it as 0.",
+        "padding may be \"same\" (TensorFlow's; as timm, zeros added in forward are counted) or \"valid\"; "
+        "ceil_mode and count_include_pad as in PyTorch. fvcore counts it as 0.",
     aliases=("AvgPool2d", "avg_pool2d", "avgpool", "avg_pool", "AvgPool2dSame"),
 )
 
-MAXPOOL = _pool_ops(
+MAXPOOL = _pool_op(
     "maxpool2d", "MaxPool2d", "max_pool2d",
-    (Arg("kernel_size"), Arg("stride", None), Arg("padding", 0), Arg("dilation", 1), Arg("ceil_mode", False)),
-    P.call("float", P.lit("-inf")),
+    (*_WINDOW, Arg("dilation", 1, win.positive_pair), Arg("ceil_mode", False, boolean)),
     doc="Max pooling (nn.MaxPool2d); kernel_size, stride (none: the kernel), padding and dilation are ints or "
-        "pairs, padding may be \"same\" (padded with -inf) or \"valid\"; ceil_mode as in PyTorch. "
+        "pairs, padding may be \"same\" (TensorFlow's, padded with -inf) or \"valid\"; ceil_mode as in PyTorch. "
         "fvcore counts it as 0.",
     aliases=("MaxPool2d", "max_pool2d", "maxpool", "max_pool", "MaxPool2dSame"),
 )
@@ -124,17 +129,17 @@ MAXPOOL = _pool_ops(
 
 def _adaptive_shape(a, ins):
     n, c, h, w = check_nchw(ins, "adaptive_avgpool2d")
-    win.check(a, "output_size", win.size_pair, "adaptive_avgpool2d")  # 0 is reported as an empty output
     return (n, c, *win.pair(a.output_size))
 
 
 ADAPTIVE = OpDef(
-    "adaptive_avgpool2d", "act", (Arg("output_size", 1),), shape=_adaptive_shape,
+    "adaptive_avgpool2d", "act", (Arg("output_size", 1, win.positive_pair),), shape=_adaptive_shape,
     cost=lambda a, ins, out: numel(ins[0]),
     init=lambda a: P.call("nn.AdaptiveAvgPool2d", a["output_size"]),
     call=lambda a, ins: P.call("F.adaptive_avg_pool2d", ins[0], a["output_size"]),
     doc="Adaptive average pooling to output_size (an int or a pair [h, w]); fvcore: 1 per input element.",
     traits=frozenset({"pool", "reduction"}), channel_axis=1,
+    fx=("call_module:AdaptiveAvgPool2d", "call_function:adaptive_avg_pool2d"),
     aliases=("AdaptiveAvgPool2d", "adaptive_avg_pool2d", "global_pool", "global_avg_pool", "gap"),
 )
 

@@ -15,7 +15,7 @@ import math
 from .. import pycode as P
 from ..shapes import Batch, ShapeError, fmt, numel
 from ..values import show_value
-from . import Arg, OpDef, register
+from . import Arg, OpDef, boolean, int_list, number, one_of, optional, register
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -27,16 +27,12 @@ def _is_int(v) -> bool:
 def _pad_shape(a, ins):
     (x,) = ins
     amounts, mode = a.pad, a.mode
-    if mode not in PAD_MODES:
-        raise ShapeError(f"pad mode must be one of {', '.join(repr(m) for m in PAD_MODES)}, got {show_value(mode)}")
-    if not isinstance(amounts, tuple) or not amounts or len(amounts) % 2 or not all(map(_is_int, amounts)):
+    if not amounts or len(amounts) % 2:
         raise ShapeError(f"pad takes an even-length list of ints (last axis first), got {show_value(amounts)}",
                          hint="[left, right] pads the last axis, [left, right, top, bottom] the last two")
     axes = len(amounts) // 2
     if axes > len(x):
         raise ShapeError(f"pad gives amounts for {axes} axes, but {fmt(x)} has {len(x)}")
-    if type(a.value) not in (int, float):
-        raise ShapeError(f"the pad value must be a number, got {show_value(a.value)}")
     if mode != "constant":
         if a.value != 0:
             raise ShapeError(f"pad mode \"{mode}\" takes no value", hint="only mode \"constant\" fills with a value")
@@ -72,11 +68,13 @@ def _pad_call(a, ins):
 
 
 PAD = OpDef(
-    "pad", "function", (Arg("pad"), Arg("mode", "constant"), Arg("value", 0.0)), shape=_pad_shape, call=_pad_call,
+    "pad", "function", (Arg("pad", check=int_list), Arg("mode", "constant", one_of(*PAD_MODES)),
+                        Arg("value", 0.0, number)),
+    shape=_pad_shape, call=_pad_call,
     doc="F.pad: amounts [before, after] per axis, last axis first ([left, right, top, bottom] for a map), "
         "asymmetric as given; mode \"constant\" (fill with value; negative amounts crop), \"reflect\", "
         "\"replicate\" or \"circular\". fvcore counts it as 0.",
-    traits=frozenset({"pad"}),
+    traits=frozenset({"pad"}), fx=("call_function:pad",),
     aliases=("ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "padding"),
 )
 
@@ -87,12 +85,12 @@ MODES = {"nearest": (3, 4, 5), "linear": (3,), "bilinear": (4,), "bicubic": (4,)
 _COST = {("nearest", 4): 1, ("bilinear", 4): 4}  # fvcore: upsample_nearest2d, upsample_bilinear2d
 
 
-def _spatial_list(v, n: int, what: str, number: bool):
+def _spatial_list(v, n: int, what: str, numbers: bool):
     """An int (number) for every spatial axis, or a list of one per axis."""
-    ok = (lambda e: type(e) in (int, float) and e > 0) if number else (lambda e: _is_int(e) and e > 0)
+    ok = (lambda e: type(e) in (int, float) and e > 0) if numbers else (lambda e: _is_int(e) and e > 0)
     items = v if isinstance(v, tuple) else (v,) * n
     if len(items) != n or not all(ok(e) for e in items):
-        kind = "a positive number" if number else "a positive int"
+        kind = "a positive number" if numbers else "a positive int"
         raise ShapeError(f"interpolate {what} must be {kind} or a list of {n} (one per spatial axis), "
                          f"got {show_value(v)}")
     return items
@@ -100,26 +98,23 @@ def _spatial_list(v, n: int, what: str, number: bool):
 
 def _interp_shape(a, ins):
     (x,) = ins
-    if a.mode not in MODES:
-        raise ShapeError(f"interpolate mode must be one of {', '.join(repr(m) for m in MODES)}, "
-                         f"got {show_value(a.mode)}")
     if len(x) not in MODES[a.mode]:
         ranks = " or ".join(str(r) for r in MODES[a.mode])
         raise ShapeError(f"interpolate mode \"{a.mode}\" takes a tensor of rank {ranks} ([N, C, ...spatial]), "
                          f"got {fmt(x)}")
-    if a.align_corners is not None and (a.mode == "nearest" or type(a.align_corners) is not bool):
-        raise ShapeError("align_corners is true or false, and only for modes \"linear\", \"bilinear\" and "
-                         f"\"bicubic\"; got {show_value(a.align_corners)} with mode \"{a.mode}\"")
+    if a.align_corners is not None and a.mode == "nearest":
+        raise ShapeError("align_corners is only for modes \"linear\", \"bilinear\" and \"bicubic\"",
+                         hint="drop align_corners, or choose an interpolating mode")
     if (a.size is None) == (a.scale_factor is None):
         raise ShapeError("interpolate takes either size or scale_factor (exactly one)")
     n = len(x) - 2
     if any(isinstance(d, Batch) for d in x[2:]):
         raise ShapeError("cannot interpolate along the batch axis")
     if a.size is not None:
-        sizes = _spatial_list(a.size, n, "size", number=False)
+        sizes = _spatial_list(a.size, n, "size", numbers=False)
     else:
         # PyTorch truncates size * scale_factor (both positive: the floor)
-        scales = _spatial_list(a.scale_factor, n, "scale_factor", number=True)
+        scales = _spatial_list(a.scale_factor, n, "scale_factor", numbers=True)
         sizes = tuple(math.floor(d * s) for d, s in zip(x[2:], scales))
         if min(sizes) < 1:
             raise ShapeError(f"interpolate by {show_value(a.scale_factor)} leaves no pixels of {fmt(x)}")
@@ -137,8 +132,8 @@ def _interp_kwargs(a) -> dict[str, P.Code]:
 
 
 INTERPOLATE = OpDef(
-    "interpolate", "act", (Arg("size", None), Arg("scale_factor", None), Arg("mode", "nearest"),
-                           Arg("align_corners", None)),
+    "interpolate", "act", (Arg("size", None), Arg("scale_factor", None), Arg("mode", "nearest", one_of(*MODES)),
+                           Arg("align_corners", None, optional(boolean))),
     shape=_interp_shape,
     cost=lambda a, ins, out: _COST.get((a.mode, len(out)), 0) * numel(out),
     init=lambda a: P.call("nn.Upsample", **_interp_kwargs(a)),
@@ -147,7 +142,7 @@ INTERPOLATE = OpDef(
         "PyTorch floors size * scale_factor), mode \"nearest\", \"linear\", \"bilinear\" or \"bicubic\", "
         "align_corners for the last three (F.interpolate; nn.Upsample as a module). fvcore: nearest 1 and "
         "bilinear 4 per output element of a map, other modes 0.",
-    traits=frozenset({"resize"}), channel_axis=1,
+    traits=frozenset({"resize"}), channel_axis=1, fx=("call_module:Upsample", "call_function:interpolate"),
     aliases=("Upsample", "upsample", "resize", "upsample_bilinear", "upsample_nearest"),
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import ShapeError
-from . import Arg, OpDef, register
+from . import Arg, OpDef, boolean, number, one_of, register, sizes
 
 INITS = ("zeros", "ones", "normal", "trunc_normal")
 
@@ -30,7 +30,7 @@ def init_tensor(a: dict[str, P.Code]) -> P.Code:
     return P.call("torch.full", shape, init)
 
 
-_ARGS = (Arg("shape"), Arg("init", "zeros"), Arg("std", 0.02))
+_ARGS = (Arg("shape", check=sizes), Arg("init", "zeros", one_of(*INITS, numbers=True)), Arg("std", 0.02, number))
 
 register(
     OpDef("weight", "source", _ARGS, shape=_shape, n_inputs=0,
@@ -38,11 +38,13 @@ register(
           init=lambda a: P.call("nn.Parameter", init_tensor(a)),
           doc="A learned tensor (nn.Parameter) named by the variable it is assigned to. "
               "init: a number, or \"zeros\", \"ones\", \"normal\", \"trunc_normal\" (with std).",
-          traits=frozenset({"source"})),
-    OpDef("buffer", "source", (*_ARGS, Arg("persistent", True)), shape=_shape, n_inputs=0,
+          traits=frozenset({"source", "state"}), fx=("get_attr",)),
+    OpDef("buffer", "source", (*_ARGS, Arg("persistent", True, boolean)), shape=_shape, n_inputs=0,
           buffers=lambda a: {"": tuple(a.shape)} if a.persistent else {},
           init=init_tensor,
-          doc="A tensor that is state but not learned (register_buffer).", traits=frozenset({"source"})),
+          doc="A tensor that is state but not learned (register_buffer).", traits=frozenset({"source", "state"}),
+          fx=("get_attr",)),
     OpDef("input", "source", (Arg("shape"),), shape=_shape, n_inputs=0, syntax="input [B, C, H, W]",
-          doc="The model input (the forward argument).", traits=frozenset({"source"})),
+          doc="The model input (the forward argument).", traits=frozenset({"source", "model_input"}),
+          fx=("placeholder",)),
 )
