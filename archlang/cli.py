@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ArchError
+from .errors import ArchError, printable
 from .tooling import STDOUT, compile_from_args, default_name, output_target, refuse_inputs, write_output
 
 EPILOG = """examples:
@@ -192,12 +192,13 @@ def run_build(args) -> int:
         print(json.dumps(data, indent=2))
     else:
         report = sys.stderr if out is None else sys.stdout  # stdout carries the module itself
-        print(format_summary(compiled), file=report)
+        text = format_summary(compiled)
         if args.explain:
             from .passes.fusion_explain import format_explain
 
-            print("\n" + format_explain(compiled), end="", file=report)
-        print(f"wrote {out or 'the module to standard output'}", file=report)
+            text += "\n\n" + format_explain(compiled).rstrip("\n")
+        text += f"\nwrote {out or 'the module to standard output'}"
+        print("\n".join(printable(line) for line in text.split("\n")), file=report)  # paths are user text
     return 0
 
 

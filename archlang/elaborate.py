@@ -113,8 +113,12 @@ class Elaborator(ExprEvaluator):
         return Tensor(self.graph.add(op, ids, attrs, scope, name, module, span).id)
 
     def claim(self, frame: Frame, name: str, span: Span) -> str:
-        if name in frame.names:
-            first = frame.names[name]
+        # `bn[0]:` claims the container `bn` too: a later plain `bn:` would replace its ModuleList
+        container = name.partition(".")[0]
+        taken = [n for n in frame.names if n == name or n.partition(".")[0] == container
+                 and (n == container or name == container)]
+        if taken:
+            first = frame.names[taken[0]]
             raise ArchError(f"'{name}' is already a module or tensor name in this scope", span,
                             notes=(("first used here", first),), hint="labels name modules and must be unique")
         frame.names[name] = span

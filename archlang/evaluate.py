@@ -13,14 +13,16 @@ from . import syntax as S
 from .errors import ArchError, Span
 from .limits import check_operands
 from .lower import Binding, bind, check_pattern, default, plan_call
-from .ops import OpDef, check_args
+from .ops import OPS, OpDef, check_args
 from .values import BUILTINS, ShapeOf, Sym, Tensor, sym_binop
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "@": operator.matmul,
           "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
           ">": operator.gt, ">=": operator.ge}
-_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul"}
+# Operators on tensors: the binary ops whose `syntax` is `a <operator> b` in the op table.
+_TENSOR_OPS = {op.syntax.split()[1]: name for name, op in OPS.items()
+               if op.n_inputs == 2 and op.syntax.startswith("a ") and op.syntax.endswith(" b")}
 
 
 def describe(value) -> str:
@@ -101,7 +103,7 @@ class ExprEvaluator:
         op = _TENSOR_OPS[e.op]
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             return self.add_node(op, [a, b], {}, frame=None, span=e.span)
-        if op == "matmul":
+        if OPS[op].has("matmul"):
             raise ArchError("'@' needs two tensors", e.span)
         tensor, scalar = (a, b) if isinstance(a, Tensor) else (b, a)
         if not isinstance(scalar, (int, float)) or isinstance(scalar, bool):
@@ -208,7 +210,7 @@ class ExprEvaluator:
         v = self.expr(e, frame)
         if isinstance(v, Tensor):
             raise ArchError(f"argument '{name}' of {op.name} must be a value, not a tensor", e.span)
-        if _contains_sym(v) and op.name not in ("reshape", "expand"):
+        if _contains_sym(v) and not op.has("reshape"):  # only layout ops take run-time sizes
             raise ArchError(f"argument '{name}' of {op.name} depends on the input size", e.span,
                             hint="module sizes must be known at compile time")
         return v

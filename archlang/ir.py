@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .errors import Span
+from .ops import OPS
 from .shapes import fmt
 
 
@@ -104,7 +105,7 @@ class Graph:
 
     @property
     def input(self) -> Node:
-        return next(n for n in self.nodes() if n.op == "input")
+        return next(n for n in self.nodes() if _op(n).has("model_input"))
 
     def users(self, nid: int) -> list[Node]:
         return [self.node(u) for u in sorted(self.g.successors(nid))]
@@ -136,7 +137,7 @@ class Graph:
                     problems.append(f"%{n.id} reads %{i}, which is not an earlier node")
             if n.module and self.modules.get(n.path, None) is None:
                 problems.append(f"%{n.id} is module {n.path!r} but the module table lacks it")
-            if n.module or n.op in ("weight", "buffer"):
+            if n.module or _op(n).has("state"):
                 if n.path in owners:
                     problems.append(f"%{n.id} and %{owners[n.path]} both own {n.path!r}")
                 owners[n.path] = n.id
@@ -178,3 +179,7 @@ def format_node(n: Node, where) -> str:
         text += " {" + attrs + "}"
     text += f" : {fmt(n.shape)}  @{scope}"
     return f"{text}  # {where(n.span)}"
+
+
+def _op(n: Node):
+    return OPS[n.op]

@@ -54,7 +54,7 @@ def bind(op: OpDef, args, kwargs, span: Span) -> Binding:
             sizes.append((kw.name, kw.value))
     bound = tuple((a.name, given.get(a.name)) for a in op.args if not (op.varkw and a.name == "sizes"))
     binding = Binding(op, bound, tuple(sizes), span)
-    if op.name == "rearrange":
+    if op.varkw:  # the op takes an einops pattern and the sizes of its axes
         pattern = binding.expr("pattern")
         check_pattern(pattern.value, pattern.span, {k: None for k, _ in sizes})
     return binding

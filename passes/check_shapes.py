@@ -23,7 +23,7 @@ def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
     input_shape = None
     for n in graph.nodes():
         try:
-            if n.op == "input":
+            if OPS[n.op].has("model_input"):
                 input_shape = bind_input(n.attr("shape"), input_size)
                 shapes[n.id] = input_shape
                 continue
@@ -82,7 +82,7 @@ DEFAULT_INPUT = (3, 224, 224)  # for input axes the spec leaves to run time
 
 def default_input(graph: Graph) -> tuple[int, ...]:
     """The input size the spec implies: its fixed axes, and DEFAULT_INPUT's for the run-time ones."""
-    declared = next(n for n in graph.nodes() if n.op == "input").attr("shape")[1:]
+    declared = next(n for n in graph.nodes() if OPS[n.op].has("model_input")).attr("shape")[1:]
     fixed = [d if type(d) is int else None for d in declared]
     if len(fixed) == len(DEFAULT_INPUT):
         return tuple(DEFAULT_INPUT[i] if d is None else d for i, d in enumerate(fixed))
@@ -96,7 +96,7 @@ def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Gr
     except ShapeError as exc:
         node = exc.node
         hint = exc.hint
-        if len(input_size) == 3 and node.op != "input":
+        if len(input_size) == 3 and not OPS[node.op].has("model_input"):
             near, (lo, hi) = working_sizes(graph, input_size)
             hint = ((hint + "; ") if hint else "") + (
                 f"input sizes that work: {', '.join(f'{s}x{s}' for s in near)}" if near

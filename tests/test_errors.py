@@ -360,3 +360,16 @@ def test_runaway_constants_and_loops_stop_with_a_located_error(tmp_path, body, m
     with pytest.raises(archlang.ArchError) as err:
         archlang.compile_spec(str(path))
     assert err.value.message == message and err.value.span.line == 5
+
+
+def test_plain_label_after_indexed_labels_of_the_same_name(tmp_path):
+    """`bn[i]:` makes a ModuleList named bn; a later `bn:` would replace it in emitted code."""
+    spec = tmp_path / "clash.arch"
+    spec.write_text("model {\n  for i in 0..2 {\n    bn[i]: batchnorm2d(3)\n  }\n  bn: batchnorm2d(3)\n}\n")
+    from archlang.compiler import compile_spec
+    from archlang.errors import ArchError
+
+    with pytest.raises(ArchError) as err:
+        compile_spec(str(spec))
+    assert "'bn' is already a module or tensor name" in err.value.message
+    assert err.value.span.line == 5

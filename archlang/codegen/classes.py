@@ -130,7 +130,7 @@ class ClassEmitter:
         check_attr(name, Span(st.span.file, st.span.line, st.span.col, st.span.line, st.span.col + len(name)),
                    what=op.name)
         a = self.init_x.args(node.binding)
-        if op.name == "weight":
+        if op.has("learned"):
             self.init.add(f"self.{name} = {op.init(a)}", st.span, st.roles)
         else:
             persistent = a["persistent"]

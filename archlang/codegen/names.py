@@ -12,6 +12,7 @@ from __future__ import annotations
 import keyword
 
 from .. import syntax as S
+from ..ops import OPS
 from ..pynames import RESERVED, check_attr, clash
 
 
@@ -73,7 +74,7 @@ def class_attrs(stmts) -> set[str]:
         if isinstance(st, (S.Layer, S.Group, S.For)) and st.label is not None:
             out.add(st.label.name)
         elif isinstance(st, S.Assign) and isinstance(st.value, S.Call) and isinstance(st.value.func, S.Name) \
-                and st.value.func.id in ("weight", "buffer"):
+                and _is_state(st.value.func.id):
             out.update(st.targets)
         if isinstance(st, S.If):
             for _, body in st.arms:
@@ -170,3 +171,9 @@ def _children(e):
     if isinstance(e, S.Attr):
         return (e.value,)
     return ()
+
+
+def _is_state(name: str) -> bool:
+    """`name(...)` makes a tensor the module owns (a weight or buffer), named by its target."""
+    op = OPS.get(name)
+    return op is not None and op.has("state")

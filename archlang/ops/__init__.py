@@ -61,6 +61,7 @@ TRAITS = {
     "concat": "joins tensors along an axis",
     "source": "makes a tensor from nothing (weights, buffers, the input)",
     "state": "a named tensor the model owns, not a module (a learned weight or a buffer)",
+    "learned": "a tensor trained by the optimizer (nn.Parameter), not a buffer",
     "model_input": "the model's input tensor",
     "generator": "computes a tensor from sizes alone (arange)",
     "distribution": "turns scores into weights that sum to 1 along an axis (softmax)",

@@ -38,7 +38,7 @@ register(
           init=lambda a: P.call("nn.Parameter", init_tensor(a)),
           doc="A learned tensor (nn.Parameter) named by the variable it is assigned to. "
               "init: a number, or \"zeros\", \"ones\", \"normal\", \"trunc_normal\" (with std).",
-          traits=frozenset({"source", "state"}), fx=("get_attr",)),
+          traits=frozenset({"source", "state", "learned"}), fx=("get_attr",)),
     OpDef("buffer", "source", (*_ARGS, Arg("persistent", True, boolean)), shape=_shape, n_inputs=0,
           buffers=lambda a: {"": tuple(a.shape)} if a.persistent else {},
           init=init_tensor,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ArchError, cmdline_span
+from ..errors import ArchError, cmdline_span, printable
 from ..tooling import STDOUT, compile_from_args, default_name, output_target, refuse_inputs, write_output
 from . import FORMATS, render_bytes
 
@@ -21,8 +21,8 @@ def run(args) -> int:
     out = output_target(args.output, "-o", Path("build") / default_name(compiled, fmt))
     refuse_inputs(out, compiled.program.files, "-o", args.output or str(out))
     write_output(out, render_bytes(compiled, fmt, args.depth, tuple(args.expand), args.rankdir))
-    print(f"wrote {out or 'the drawing to standard output'} ({fmt}, {len(compiled.graph)} IR nodes, "
-          f"depth {args.depth})", file=sys.stdout if out else sys.stderr)
+    print(printable(f"wrote {out or 'the drawing to standard output'} ({fmt}, {len(compiled.graph)} IR nodes, "
+                    f"depth {args.depth})"), file=sys.stdout if out else sys.stderr)
     return 0
 
 
