@@ -85,6 +85,18 @@ MODES = {"nearest": (3, 4, 5), "linear": (3,), "bilinear": (4,), "bicubic": (4,)
 _COST = {("nearest", 4): 1, ("bilinear", 4): 4}  # fvcore: upsample_nearest2d, upsample_bilinear2d
 
 
+def _per_axis(numbers: bool):
+    """Arg check: a positive int (number) or a list of them, one per spatial axis."""
+    def ok(e):
+        return (type(e) in (int, float) if numbers else _is_int(e)) and e > 0
+
+    def check(v):
+        if ok(v) or (isinstance(v, tuple) and v and all(map(ok, v))):
+            return None
+        return f"a positive {'number' if numbers else 'int'} or a list of them (one per spatial axis)"
+    return check
+
+
 def _spatial_list(v, n: int, what: str, numbers: bool):
     """An int (number) for every spatial axis, or a list of one per axis."""
     ok = (lambda e: type(e) in (int, float) and e > 0) if numbers else (lambda e: _is_int(e) and e > 0)
@@ -132,7 +144,8 @@ def _interp_kwargs(a) -> dict[str, P.Code]:
 
 
 INTERPOLATE = OpDef(
-    "interpolate", "act", (Arg("size", None), Arg("scale_factor", None), Arg("mode", "nearest", one_of(*MODES)),
+    "interpolate", "act", (Arg("size", None, optional(_per_axis(False))),
+                           Arg("scale_factor", None, optional(_per_axis(True))), Arg("mode", "nearest", one_of(*MODES)),
                            Arg("align_corners", None, optional(boolean))),
     shape=_interp_shape,
     cost=lambda a, ins, out: _COST.get((a.mode, len(out)), 0) * numel(out),
