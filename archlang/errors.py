@@ -170,9 +170,24 @@ def _window(text: str, start: int, width: int) -> tuple[str, int, int]:
     return head + "".join(kept) + under + shown_after + tail, lead, marks
 
 
-def did_you_mean(name: str, choices) -> str | None:
-    """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(set(choices)), n=3, cutoff=0.6)
+def _key(name: str) -> str:
+    """A name as a person means it: case, '_' and '-' do not matter (GroupNorm, group_norm)."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def did_you_mean(name: str, choices, meanings: dict[str, str] | None = None) -> str | None:
+    """A 'did you mean' hint for a misspelt name, or None when nothing is close.
+
+    By meaning first: a choice that differs only in case, '_' or '-', or the target of a synonym
+    in `meanings` (alias -> name: the op table's aliases, `gn` -> `groupnorm`), even when that
+    target is not among `choices` (a layer named where a function was expected); then by spelling."""
+    choices = sorted(set(choices))
+    key = _key(name)
+    meant = [c for c in choices if _key(c) == key]
+    for alias, target in sorted((meanings or {}).items()):
+        if _key(alias) == key and target not in meant:
+            meant.append(target)
+    close = meant or difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
     if not close:
         return None
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

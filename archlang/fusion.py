@@ -103,9 +103,11 @@ class Folder:
     def module(self, path: str, target: dict):
         w = self.tensor(f"{path}.weight")
         b = self.tensor(f"{path}.bias") if f"{path}.bias" in self.state else torch.zeros(w.shape[0], dtype=w.dtype)
-        if w.dim() == 4:
-            pad = (target["kernel_size"] - w.shape[-1]) // 2
-            w = F.pad(w, [pad] * 4)
+        if w.dim() == 4:  # centre the kernel in the target's (h, w) window
+            k = target["kernel_size"]
+            kh, kw = k if isinstance(k, tuple) else (k, k)
+            ph, pw = (kh - w.shape[-2]) // 2, (kw - w.shape[-1]) // 2
+            w = F.pad(w, [pw, pw, ph, ph])
         return w, b
 
     def identity(self, target: dict):

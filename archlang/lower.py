@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import syntax as S
 from .einpattern import PatternError, check_sizes, parse_pattern
 from .errors import ArchError, Span, did_you_mean
-from .ops import OPS, REQUIRED, OpDef
+from .ops import OPS, REQUIRED, OpDef, meanings
 from .program import literal
 from .values import BUILTINS, show_value
 
@@ -158,7 +158,7 @@ def plan_call(e: S.Call, blocks) -> CallPlan:
             raise ArchError(f"block '{name}' is a layer: apply it in a statement", e.span,
                             hint=f"write `y = label: {name}(...)(t)`")
         known = list(BUILTINS) + [n for n, o in OPS.items() if o.kind in ("function", "act") and not o.syntax]
-        raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known))
+        raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known, meanings()))
     if op.kind == "module":
         raise ArchError(f"'{name}' has parameters, so it needs a label to name them", e.span,
                         hint=f"write `y = label: {name}(...)(t)`")
@@ -382,7 +382,7 @@ class Lowering:
         if op is None:
             known = list(self.blocks) + list(OPS)
             raise ArchError(f"unknown layer '{st.callee}'", st.callee_span,
-                            hint=did_you_mean(st.callee, known) or "define it with `block name(...) { }`")
+                            hint=did_you_mean(st.callee, known, meanings()) or "define it with `block name(...) { }`")
         if op.kind == "source":
             raise ArchError(f"{op.name}(...) makes a tensor; assign it to a name", st.span,
                             hint=f"write `gamma = {op.name}([dim])`")

@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .ir import Graph
-from .ops import OPS
+from .ops import OPS, Attrs
 from .shapes import Batch, fmt
 
 BATCH = 2  # the batch size of the traced input (the IR's symbolic B)
@@ -57,17 +57,20 @@ class RunFailure(Exception):
         self.message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
 
 
-def module_form(op) -> str | None:
-    return next((t for t in op.fx if t.startswith(MODULE)), None)
+def module_form(op, forms: tuple[str, ...] | None = None) -> str | None:
+    """The op's module class (of `forms`, its fx for some bound arguments, when given)."""
+    return next((t for t in (op.fx if forms is None else forms) if t.startswith(MODULE)), None)
 
 
-def call_chain(op) -> tuple[str, ...]:
-    return tuple(t for t in op.fx if not t.startswith(MODULE))
+def call_chain(op, forms: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    return tuple(t for t in (op.fx if forms is None else forms) if not t.startswith(MODULE))
 
 
 # fx targets that are layout-only / commutative, read from the op table (never listed here).
 LAYOUT_TARGETS = frozenset(t for op in OPS.values() if op.has("reshape") for t in op.fx)
 COMMUTATIVE = frozenset(call_chain(op)[0] for op in OPS.values() if op.has("commutative"))
+# module classes the op table declares: an emitted helper subclass (Conv2dSame) counts as the one it extends
+DECLARED_MODULES = frozenset(t[len(MODULE):] for op in OPS.values() for t in op.fx if t.startswith(MODULE))
 
 
 @dataclass
@@ -171,7 +174,9 @@ def from_ir(graph: Graph) -> Steps:
             continue
         if op.has("generator"):
             ins = []
-        labels = ((module_form(op),) if n.module else (LAYOUT,) if op.has("reshape") else call_chain(op))
+        forms = op.fx_forms(Attrs(n.attr_dict))
+        labels = ((module_form(op, forms),) if n.module else (LAYOUT,) if op.has("reshape")
+                  else call_chain(op, forms))
         if not labels or None in labels:
             raise TranslationError(f"op {n.op!r} declares no fx form for %{n.id} (OpDef.fx in archlang/ops)")
         for label in labels:  # a chain: each node takes the one before
@@ -239,7 +244,8 @@ def module_key(m, args, kwargs):
 
 def fx_label(node, gm) -> str:
     if node.op == "call_module":
-        return f"{MODULE}{type(gm.get_submodule(node.target)).__name__}"
+        mro = type(gm.get_submodule(node.target)).__mro__
+        return f"{MODULE}{next((c.__name__ for c in mro if c.__name__ in DECLARED_MODULES), mro[0].__name__)}"
     if node.op == "call_function":
         return f"call_function:{getattr(node.target, '__name__', node.target)}"
     if node.op == "call_method":
@@ -337,8 +343,8 @@ def attr_diffs(node, module) -> list[str]:
     diffs = []
     for key, want in node.attrs:
         have = getattr(module, key, None)
-        if want is None or not (_plain(want) and _plain(have)):
-            continue
+        if want is None or not (_plain(want) and _plain(have)) or isinstance(want, str) != isinstance(have, str):
+            continue  # (a word the module holds as numbers: padding "same" is (0, 0) in Conv2dSame)
         if want != have and not (isinstance(have, tuple) and not isinstance(want, tuple)
                                  and all(h == want for h in have)):
             diffs.append(f"{key}: IR {want!r}, module {have!r}")

@@ -197,6 +197,8 @@ def _align_convs(m: Match, maps: list[int], k: int) -> str | None:
         for key in GEOMETRY:
             if a[key] != first[key]:
                 return f"{m.labels[j]}: {_differs(key)} ({a[key]} vs {first[key]})"
+        if not _square(a):
+            return f"{m.labels[j]}: a window pair or a padding word (\"same\") is not aligned by this rule"
         if a["kernel_size"] % 2 == 0:
             return f"{m.labels[j]}: kernel size {a['kernel_size']} is even, so it has no centre tap"
     offset = _centre_offset(first)
@@ -252,6 +254,12 @@ def _diagonal_on(t: Term, what: str, axis: int, channels: int, k: int) -> str | 
 def _differs(key: str) -> str:
     words = key.replace("_", " ")
     return f"{words} {'differ' if words.endswith('s') else 'differs'}"
+
+
+def _square(a: dict) -> bool:
+    """Int kernel, stride and dilation, and int or default padding: what the centre arithmetic covers."""
+    return all(type(a[k]) is int for k in ("kernel_size", "stride", "dilation")) and \
+        (a["padding"] is None or type(a["padding"]) is int)
 
 
 def _centre_offset(a: dict) -> int:

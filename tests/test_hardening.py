@@ -259,8 +259,10 @@ def test_row06_load_timm_changes_nothing_on_a_mismatch():
     ("c2: conv2d(8, int(1e308) ** 20, 3)", "int(1e308)",
      f"this integer is too large: the limit is {MAX_INT:,} (2**63 - 1)"),
     ("c2: conv2d(8, 8, 3, groups = 0)", "0)", "argument 'groups' of conv2d must be a positive int, got 0"),
-    ("c2: conv2d(8, 8, 3, stride = -1)", "-1", "argument 'stride' of conv2d must be a positive int, got -1"),
-    ("c2: conv2d(8, 8, 3.0)", "3.0", "argument 'kernel_size' of conv2d must be a positive int, got 3.0"),
+    ("c2: conv2d(8, 8, 3, stride = -1)", "-1",
+     "argument 'stride' of conv2d must be a positive int or a pair [h, w] of them, got -1"),
+    ("c2: conv2d(8, 8, 3.0)", "3.0",
+     "argument 'kernel_size' of conv2d must be a positive int or a pair [h, w] of them, got 3.0"),
     ("n: batchnorm2d(8, eps = 0)", "0)", "argument 'eps' of batchnorm2d must be a number > 0, got 0"),
     ("c2: conv2d(8, 8, 3, bias = 1)", "1)", "argument 'bias' of conv2d must be true or false, got 1"),
 ])

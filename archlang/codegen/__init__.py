@@ -14,7 +14,7 @@ from .. import syntax as S
 from ..errors import ArchError
 from ..program import Program, literal
 from .classes import ClassEmitter, Unit, render_line
-from .helpers import HELPERS
+from .helpers import HELPERS, needed
 from .names import camel, free_names, unique
 
 HEADER = '''"""{title}
@@ -132,7 +132,7 @@ class ModuleEmitter:
                              spec=spec, variant=self.variant or "(none)", variant_flag=flag)]
         out.append("import math\n" if "math" in self.uses else "")
         out.append("import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n")
-        for helper in sorted(h for h in self.uses if h in HELPERS):
+        for helper in needed(self.uses, "".join(self.sources)):
             out.append("\n" + HELPERS[helper] + "\n")
         for src in self.sources:
             out.append("\n" + src + "\n")

@@ -14,7 +14,11 @@ An `OpDef` says how many tensors the op takes, its arguments (like a Python sign
   checks the emitted module against these, so they are declared here, not derived from the
   emit rules. Functional entries are the chain of nodes one op becomes, input to output
   (`avg {a | b}` is `(a + b) / 2`: add, truediv); for layout-only ops (trait "reshape") they
-  are the set of nodes any run of them may use.
+  are the set of nodes any run of them may use. Where the chain depends on the arguments
+  (a pool with "same" padding pads first), `fx_of(a)` gives it; `fx` then lists every form;
+- `aliases`: other names a user may reach for (PyTorch's class and function names, common
+  abbreviations: `GroupNorm`, `group_norm`, `gn`), so an unknown name gets a "did you mean"
+  that follows its meaning, not only its spelling.
 
 Kinds: "module" ops own parameters and are always modules; "act" ops (activations, pools) are
 modules when written as a statement and functions inside expressions; "function" ops never
@@ -47,6 +51,8 @@ TRAITS = {
     "reshape": "moves or regroups elements without computing (layout only)",
     "reduction": "reduces axes (mean, max, norm)",
     "pool": "spatial pooling window",
+    "pad": "adds a border to axes (constant, reflected or replicated values)",
+    "resize": "resamples spatial axes to another size (interpolation)",
     "elementwise": "element-wise arithmetic",
     "identity": "the identity map",
     "dropout": "identity in eval, random masking in training",
@@ -216,13 +222,19 @@ class OpDef:
     traits: frozenset[str] = field(default_factory=frozenset)  # what the op is; see TRAITS
     channel_axis: int | None = None  # the input axis holding channels/features, if the op has one
     fx: tuple[str, ...] = ()  # the torch.fx nodes the emit rules produce (see the module docstring)
+    fx_of: Callable | None = None  # bound arguments -> fx, where the emitted form depends on them
     # layout-only ops: (bound arguments, input rank) -> Layout, or None where the op is not a pure
     # regrouping for these arguments (a partial slice, a broadcast)
     layout: Callable | None = None
+    aliases: tuple[str, ...] = ()  # other names that mean this op (for "did you mean" hints)
 
     def has(self, trait: str) -> bool:
         assert trait in TRAITS, trait
         return trait in self.traits
+
+    def fx_forms(self, a) -> tuple[str, ...]:
+        """The fx nodes this op becomes with bound arguments `a` (see `fx` and `fx_of`)."""
+        return self.fx_of(a) if self.fx_of is not None else self.fx
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -236,6 +248,16 @@ def register(*ops: OpDef) -> None:
     for op in ops:
         assert op.name not in OPS, op.name
         OPS[op.name] = op
+
+
+def meanings() -> dict[str, str]:
+    """Every name that means an op (its own name and its aliases) -> the op's name."""
+    out = {}
+    for op in OPS.values():
+        for alias in op.aliases:
+            out.setdefault(alias, op.name)
+        out[op.name] = op.name
+    return out
 
 
 def defaults(op: OpDef) -> dict[str, object]:
@@ -252,4 +274,4 @@ def omit_defaults(op: OpDef, a: dict[str, Code], keep: tuple[str, ...] = ()) -> 
     return out
 
 
-from . import act, conv, linear, math, norm, source, tensor  # noqa: E402,F401  (fills OPS)
+from . import act, conv, linear, math, norm, pool, resize, source, tensor  # noqa: E402,F401  (fills OPS)

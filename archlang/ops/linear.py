@@ -35,4 +35,5 @@ register(OpDef(
     init=_init,
     doc="Linear map of the last axis (nn.Linear).",
     traits=frozenset({"linear", "affine_map"}), channel_axis=-1, fx=("call_module:Linear",),
+    aliases=("Linear", "fc", "dense"),
 ))

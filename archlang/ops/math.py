@@ -2,8 +2,9 @@
 
 `arange` makes a position vector inside forward; its tensor argument only lends a device and a
 dtype, so a table built from it follows the model across devices and needs no buffer. `sin`,
-`cos` and `exp` are element-wise; `stack` and `repeat_interleave` lay tables out (interleaved
-rotary pairs). None of them owns parameters, and fvcore counts them as 0.
+`cos`, `exp` and `log` are element-wise; `outer` makes a table from two vectors (positions times
+frequencies); `stack` and `repeat_interleave` lay tables out (interleaved rotary pairs). None of
+them owns parameters, and fvcore counts them as 0.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ def _unary(name: str, doc: str) -> OpDef:
     return OpDef(name, "function", (), shape=lambda a, ins: ins[0],
                  call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}),
                  fx=(f"call_function:{name}",))
+
+
+def _outer_shape(a, ins):
+    u, v = ins
+    if len(u) != 1 or len(v) != 1:
+        raise ShapeError(f"outer takes two vectors (rank 1), got {fmt(u)} and {fmt(v)}",
+                         hint="for batched tensors, broadcast instead: u[:, :, none] * v[:, none, :]")
+    if isinstance(u[0], Batch) or isinstance(v[0], Batch):
+        raise ShapeError("outer takes vectors without the batch axis")
+    return (u[0], v[0])
 
 
 def _stack_shape(a, ins):
@@ -66,6 +77,11 @@ register(
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),
+    _unary("log", "Element-wise natural logarithm."),
+    OpDef("outer", "function", (), shape=_outer_shape, n_inputs=2,
+          call=lambda a, ins: P.call("torch.outer", *ins),
+          doc="Outer product of two vectors: outer(u, v)[i, j] = u[i] * v[j] (torch.outer; fvcore counts 0).",
+          traits=frozenset({"elementwise"}), fx=("call_function:outer",), aliases=("ger",)),
     OpDef("stack", "function", (Arg("dim", 0, integer),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
           doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"}),
           fx=("call_function:stack",)),

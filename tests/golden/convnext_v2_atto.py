@@ -18,6 +18,15 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
+def symmetric_padding(kernel_size, stride=1, dilation=1):
+    """The padding timm gives a convolution by default, ((stride - 1) + dilation * (kernel_size - 1)) // 2,
+    per axis when an argument is an (h, w) pair."""
+    if all(isinstance(v, int) for v in (kernel_size, stride, dilation)):
+        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+    k, s, d = ((v, v) if isinstance(v, int) else v for v in (kernel_size, stride, dilation))
+    return tuple(((ss - 1) + dd * (kk - 1)) // 2 for kk, ss, dd in zip(k, s, d))
+
+
 class Grn(nn.Module):  # specs/lib/layers.arch:31
     """Block `grn`."""
 
@@ -88,7 +97,7 @@ class ConvnextBlock(nn.Module):  # specs/convnext.arch:43
             dim,
             dim,
             kernel_sizes,
-            padding=(kernel_sizes - 1) // 2,
+            padding=symmetric_padding(kernel_sizes),
             groups=dim,
             bias=conv_bias,
         )

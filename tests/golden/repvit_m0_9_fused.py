@@ -18,6 +18,15 @@ def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
     return new_v
 
 
+def symmetric_padding(kernel_size, stride=1, dilation=1):
+    """The padding timm gives a convolution by default, ((stride - 1) + dilation * (kernel_size - 1)) // 2,
+    per axis when an argument is an (h, w) pair."""
+    if all(isinstance(v, int) for v in (kernel_size, stride, dilation)):
+        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+    k, s, d = ((v, v) if isinstance(v, int) else v for v in (kernel_size, stride, dilation))
+    return tuple(((ss - 1) + dd * (kk - 1)) // 2 for kk, ss, dd in zip(k, s, d))
+
+
 class Stem(nn.Module):  # specs/repvit.arch:72
     def __init__(self, in_chans, embed_dim):
         super().__init__()
@@ -73,7 +82,13 @@ class RepvitBlock(nn.Module):  # specs/repvit.arch:41
     def __init__(self, dim, use_se, *, mlp_ratio, kernel_size):
         super().__init__()
         self.use_se = use_se
-        self.token_mixer = nn.Conv2d(dim, dim, kernel_size, padding=(kernel_size - 1) // 2, groups=dim)  # specs/repvit.arch:42 (token_mixer)
+        self.token_mixer = nn.Conv2d(  # specs/repvit.arch:42 (token_mixer)
+            dim,
+            dim,
+            kernel_size,
+            padding=symmetric_padding(kernel_size),
+            groups=dim,
+        )
         if use_se:  # specs/repvit.arch:43
             self.se = SqueezeExcite(dim, 0.25)  # specs/repvit.arch:44
         self.channel_mixer = RepvitMlp(dim, dim * mlp_ratio)  # specs/repvit.arch:46 (channel_mixer)
@@ -99,7 +114,7 @@ class RepvitDownsample(nn.Module):  # specs/repvit.arch:50
             in_dim,
             kernel_size,
             stride=2,
-            padding=kernel_size // 2,
+            padding=symmetric_padding(kernel_size, 2),
             groups=in_dim,
         )
         self.channel_downsample = nn.Conv2d(in_dim, out_dim, 1)  # specs/repvit.arch:53
