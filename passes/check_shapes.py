@@ -1,16 +1,20 @@
-"""check-shapes: infer every node's shape for one input size, and explain the ones that fail.
+"""check-shapes: infer every node's element type, then its shape for one input size, and
+explain the ones that fail.
 
-Shapes are computed from each op's shape rule in topological order. A failure becomes an error
-at the spec span of the node that failed; the hint lists nearby input sizes for which the whole
-graph checks, found by re-running inference (it is cheap: no model is built).
+Element types (`archlang.dtypes`) come first, from each op's dtype rule: they do not depend on
+the input size, so a type error is reported as such. Shapes are computed from each op's shape
+rule in topological order. A failure becomes an error at the spec span of the node that failed;
+for shapes, the hint lists nearby input sizes for which the whole graph checks, found by
+re-running inference (it is cheap: no model is built).
 """
 
 from __future__ import annotations
 
+from archlang.dtypes import FLOAT, DtypeError
 from archlang.errors import ArchError
 from archlang.ir import Graph
 from archlang.lower import show_value
-from archlang.ops import OPS, Attrs
+from archlang.ops import OPS, Attrs, infer_dtype
 from archlang.shapes import Batch, ShapeError, fmt
 from archlang.values import has_sym, resolve
 
@@ -38,6 +42,18 @@ def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
             err.node = n
             raise err from None
     return shapes
+
+
+def infer_dtypes(graph: Graph) -> dict[int, str]:
+    """Element types of all nodes; ArchError at the first node whose inputs' types it refuses."""
+    dtypes: dict[int, str] = {}
+    for n in graph.nodes():
+        try:
+            dtypes[n.id] = FLOAT if n.op == "input" else infer_dtype(
+                OPS[n.op], Attrs(n.attr_dict), [dtypes[i] for i in n.inputs])
+        except DtypeError as exc:
+            raise ArchError(exc.message, n.span, hint=exc.hint) from None
+    return dtypes
 
 
 def check_positive(op, attrs: Attrs, shape: tuple) -> None:
@@ -76,7 +92,8 @@ def check_shapes(build: Build) -> Build:
 
 
 def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
-    """The graph with every node's shape; ArchError at the first node that cannot work."""
+    """The graph with every node's type and shape; ArchError at the first node that cannot work."""
+    dtypes = infer_dtypes(graph)
     try:
         shapes = infer_shapes(graph, input_size)
     except ShapeError as exc:
@@ -89,7 +106,7 @@ def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Gr
                 f"input sizes that work: {', '.join(f'{s}x{s}' for s in near)}" if near
                 else "no square input from 16 to 1024 pixels works for this spec")
         raise ArchError(exc.message, node.span, hint=hint) from None
-    return graph.with_shapes(shapes)
+    return graph.with_shapes(shapes, dtypes)
 
 
 def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024) -> list[int]:

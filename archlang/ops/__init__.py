@@ -7,7 +7,10 @@ An `OpDef` says how many tensors the op takes, its arguments (like a Python sign
   counts can be checked against it): conv/linear/matmul MACs, 5/elem for LayerNorm, 2/elem for
   eval BatchNorm, 1/elem for adaptive average pooling; element-wise ops count 0;
 - `init(a)`: the PyTorch constructor expression for module ops;
-- `call(a, ins)`: the functional PyTorch expression for ops used inside expressions.
+- `call(a, ins)`: the functional PyTorch expression for ops used inside expressions;
+- `dtype(a, dtypes)`: the output's element type (`archlang.dtypes`) from the inputs' types, or
+  a DtypeError; when absent, reshapes and concatenations keep their inputs' type, sources are
+  float (or their `dtype` argument) and every other op takes and gives float.
 
 Kinds: "module" ops own parameters and are always modules; "act" ops (activations, pools) are
 modules when written as a statement and functions inside expressions; "function" ops never
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..dtypes import FLOAT, check_name, need, promote
 from ..pycode import Code
 
 REQUIRED = object()
@@ -44,6 +48,9 @@ TRAITS = {
     "concat": "joins tensors along an axis",
     "source": "makes a tensor from nothing (weights, buffers, the input)",
     "generator": "computes a tensor from sizes alone (arange)",
+    "gather": "reads elements at positions an index tensor gives (table[index], gather)",
+    "compare": "element-wise comparison, giving a bool mask",
+    "select": "picks elements by a mask (where, masked_fill)",
 }
 
 
@@ -77,7 +84,8 @@ class OpDef:
     kind: str  # "module" | "act" | "function" | "source"
     args: tuple[Arg, ...]
     shape: Callable
-    n_inputs: int = 1  # -1: the first argument is a list of tensors
+    n_inputs: int = 1  # -1: the first argument is a list of tensors; -2: the op's arguments
+    #                    come first, then any number of tensors (einsum("ij,jk->ik", a, b))
     params: Callable = _no_tensors
     buffers: Callable = _no_tensors
     cost: Callable = _zero_cost
@@ -89,6 +97,10 @@ class OpDef:
     doc: str = ""
     traits: frozenset[str] = field(default_factory=frozenset)  # what the op is; see TRAITS
     channel_axis: int | None = None  # the input axis holding channels/features, if the op has one
+    dtype: Callable | None = None  # output element type; None: see `infer_dtype`
+    scalars: tuple[int, ...] = ()  # tensor positions a plain number may take (where(m, x, 0.0))
+    literal: dict[str, tuple[str, ...]] = field(default_factory=dict)  # argument -> the strings it
+    #   may be; written as a literal, because it chooses the emitted code (to(t, "long"))
 
     def has(self, trait: str) -> bool:
         assert trait in TRAITS, trait
@@ -122,4 +134,25 @@ def omit_defaults(op: OpDef, a: dict[str, Code], keep: tuple[str, ...] = ()) -> 
     return out
 
 
-from . import act, conv, linear, math, norm, source, tensor  # noqa: E402,F401  (fills OPS)
+def infer_dtype(op: OpDef, a: Attrs, dtypes: list[str]) -> str:
+    """The element type of an op's output (DtypeError when an input has a type it refuses)."""
+    if op.dtype is not None:
+        return op.dtype(a, dtypes)
+    if op.kind == "source":
+        return check_name(a.get("dtype") or FLOAT)
+    if op.traits & {"reshape", "concat", "identity"}:
+        return promote(*dtypes)
+    for got in dtypes:
+        need(op.name, got, (FLOAT,))
+    return FLOAT
+
+
+def operands(a: Attrs, ins: list, n: int, fill) -> list:
+    """All `n` operands of an op whose `scalars` positions may hold plain numbers: the tensors'
+    entries from `ins`, and `fill(number)` where a number stands (attribute `scalars`)."""
+    given = dict(a.get("scalars", ()))
+    it = iter(ins)
+    return [fill(given[i]) if i in given else next(it) for i in range(n)]
+
+
+from . import act, conv, einsum, index, linear, math, norm, reduce, select, source, tensor  # noqa: E402,F401,I001

@@ -20,8 +20,13 @@ def _arange_shape(a, ins):
     return (n,)
 
 
+_TORCH_DTYPES = {"float": "torch.float32", "long": "torch.long"}
+
+
 def _arange_call(a, ins):
-    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=P.attr(ins[0], "dtype"))
+    d = a["dtype"]
+    dtype = P.attr(ins[0], "dtype") if d.is_const and d.const is None else P.name(_TORCH_DTYPES[d.const])
+    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=dtype)
 
 
 def _unary(name: str, doc: str) -> OpDef:
@@ -58,9 +63,11 @@ def _repeat_shape(a, ins):
 
 
 register(
-    OpDef("arange", "function", (Arg("end"),), shape=_arange_shape, call=_arange_call,
-          doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
-              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"})),
+    OpDef("arange", "function", (Arg("end"), Arg("dtype", None)), shape=_arange_shape, call=_arange_call,
+          doc="The vector [0, 1, ..., end - 1], computed in forward on the device of the tensor argument "
+              "(which lends nothing else) and its dtype, or dtype=\"long\" for indices: arange(x, 16).",
+          traits=frozenset({"generator"}), literal={"dtype": tuple(_TORCH_DTYPES)},
+          dtype=lambda a, dtypes: a.dtype or dtypes[0]),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),
