@@ -216,7 +216,7 @@ class ExprEvaluator:
                 tensors.append(v)
             else:
                 raise ArchError(f"expected a tensor here, got {describe(v)}", a.span,
-                                hint=f"the tensors come first: {signature(op)}")
+                                hint=f"signature: {signature(op)}")
         return tensors, tuple(scalars)
 
     def call_builtin(self, name, e, frame):
