@@ -43,7 +43,8 @@ def check_ir(compiled, y, batch: int):
 
 
 def spec(body: str, params: str = "", inp: str = "[B, 3, H, W]") -> str:
-    return f"family t\n{params}input {inp}\nmodel {{\n" + "".join(f"  {ln}\n" for ln in body.strip().splitlines()) + "}\n"
+    lines = "".join(f"  {ln}\n" for ln in body.strip().splitlines())
+    return f"family t\n{params}input {inp}\nmodel {{\n{lines}}}\n"
 
 
 def locate(text: str, at: str, nth: int = 0) -> tuple[int, int]:
@@ -129,7 +130,8 @@ GATHERS = [
     ("gather(x, idx, -1)", lambda x, idx: torch.gather(x, -1, idx)),
     ("take_along_dim(x, idx, 2)", lambda x, idx: torch.take_along_dim(x, idx, 2)),
     ("take_along_dim(x, idx[:, :, :, 0:1], 2)", lambda x, idx: torch.take_along_dim(x, idx[..., :1], 2)),
-    ('index_select(x, flip(arange(x, 4, dtype = "long"), 0), 2)', lambda x, idx: x.index_select(2, torch.arange(4).flip(0))),
+    ('index_select(x, flip(arange(x, 4, dtype = "long"), 0), 2)',
+     lambda x, idx: x.index_select(2, torch.arange(4).flip(0))),
     ('index_select(x, arange(x, 2, dtype = "long") * 2, -1)', lambda x, idx: x.index_select(-1, torch.tensor([0, 2]))),
 ]
 
@@ -251,7 +253,8 @@ def test_shifted_window_mask_with_comparisons_where_and_roll(tmp_path):
 
 COMPARE = [
     ("to(x > 0, \"float\")", lambda x: (x > 0).float()),
-    ("to(x >= y, \"float\") + to(x < y, \"float\") * 2", lambda x: (x >= x.flip(1)).float() + (x < x.flip(1)).float() * 2),
+    ("to(x >= y, \"float\") + to(x < y, \"float\") * 2",
+     lambda x: (x >= x.flip(1)).float() + (x < x.flip(1)).float() * 2),
     ("to(x <= 0.5, \"long\")", lambda x: (x <= 0.5).long()),
     ("to((x < 0) == (y < 0), \"float\")", lambda x: ((x < 0) == (x.flip(1) < 0)).float()),
     ("where(x != y, x, y * 2)", lambda x: torch.where(x != x.flip(1), x, x.flip(1) * 2)),
