@@ -45,12 +45,15 @@ class ExprEvaluator:
 
     def const(self, e: S.Expr, frame, what: str = "this value"):
         """Evaluate `e` and insist on a compile-time value."""
-        v = self.expr(e, frame)
+        return self.known(self.expr(e, frame), e, what)
+
+    def known(self, v, e: S.Expr, what: str):
+        """`v`, the value of `e`, if it is known at compile time."""
         if isinstance(v, Tensor):
             raise ArchError(f"{what} must be known at compile time, but it is a tensor", e.span)
         if _contains_sym(v):
             raise ArchError(f"{what} must be known at compile time, but it depends on the input size",
-                            e.span, hint="run-time sizes (B, H, W, shape(t)) can only size reshapes")
+                            e.span, hint="run-time sizes (B, H, W, shape(t)) can only size reshapes and scale tensors")
         return v
 
     def tensor(self, e: S.Expr, frame) -> Tensor:
@@ -221,13 +224,16 @@ class ExprEvaluator:
 
     def call_builtin(self, name, e, frame):
         fn = BUILTINS[name][0]
+        what = f"an argument of {name}"
+        args = []
         if name in OPS and e.args:  # abs(t), sum(t): on a tensor, the op of that name
             first = self.expr(e.args[0], frame)
             if isinstance(first, Tensor):
                 attrs = self.bind_op(OPS[name], e.args[1:], e.kwargs, frame, e.span)
                 return self.add_node(name, [first], attrs, frame=None, span=e.span)
-        args = [self.const(a, frame, f"an argument of {name}") for a in e.args]
-        kwargs = {k.name: self.const(k.value, frame, f"an argument of {name}") for k in e.kwargs}
+            args.append(self.known(first, e.args[0], what))
+        args += [self.const(a, frame, what) for a in e.args[len(args):]]
+        kwargs = {k.name: self.const(k.value, frame, what) for k in e.kwargs}
         try:
             return fn(*args, **kwargs)
         except (TypeError, ValueError, ZeroDivisionError) as exc:
