@@ -30,6 +30,7 @@ class Node:
     module: bool  # True when the node is a module of its own (scope is its path)
     span: Span
     shape: tuple | None = None
+    dtype: str | None = None  # "float" | "long" | "bool", set with the shape
 
     def attr(self, key: str, default=None):
         for k, v in self.attrs:
@@ -85,10 +86,11 @@ class Graph:
     def replace(self, node: Node) -> None:
         self.g.nodes[node.id]["node"] = node
 
-    def with_shapes(self, shapes: dict[int, tuple]) -> Graph:
+    def with_shapes(self, shapes: dict[int, tuple], dtypes: dict[int, str] | None = None) -> Graph:
         out = dataclasses.replace(self, g=self.g.copy(), shaped=True)
         for nid, shape in shapes.items():
-            out.g.nodes[nid]["node"] = dataclasses.replace(self.node(nid), shape=shape)
+            dtype = (dtypes or {}).get(nid)
+            out.g.nodes[nid]["node"] = dataclasses.replace(self.node(nid), shape=shape, dtype=dtype)
         return out
 
     # -- queries
@@ -177,7 +179,7 @@ def format_node(n: Node, where) -> str:
     text = f"%{n.id} = {n.op}({ins})"
     if attrs:
         text += " {" + attrs + "}"
-    text += f" : {fmt(n.shape)}  @{scope}"
+    text += f" : {fmt(n.shape)}" + (f" {n.dtype}" if n.dtype not in (None, "float") else "") + f"  @{scope}"
     return f"{text}  # {where(n.span)}"
 
 

@@ -57,6 +57,12 @@ def bind(op: OpDef, args, kwargs, span: Span) -> Binding:
     if op.varkw:  # the op takes an einops pattern and the sizes of its axes
         pattern = binding.expr("pattern")
         check_pattern(pattern.value, pattern.span, {k: None for k, _ in sizes})
+    for name, choices in op.literal.items():
+        e = binding.expr(name)
+        if e is not None and not (isinstance(e, S.Const) and (e.value in choices or e.value == default(op, name))):
+            written = " or ".join(f'"{c}"' for c in choices)
+            raise ArchError(f"argument '{name}' of {op.name} must be {written}, written as a string literal",
+                            e.span, hint=did_you_mean(str(getattr(e, "value", "")), choices))
     return binding
 
 
@@ -144,8 +150,8 @@ def plan_call(e: S.Call, blocks) -> CallPlan:
     if not isinstance(e.func, S.Name):
         raise ArchError("only named functions and ops can be called", e.func.span)
     name = e.func.id
-    if name in BUILTINS:
-        return CallPlan("builtin", name)
+    if name in BUILTINS and not (name in OPS and (len(e.args) > 1 or e.kwargs)):
+        return CallPlan("builtin", name)  # sum(list); sum(t, dim) is the op (one argument: see evaluate)
     if name == "shape":
         if len(e.args) != 1 or e.kwargs:
             raise ArchError("shape takes one tensor: shape(t)", e.span)
@@ -165,7 +171,16 @@ def plan_call(e: S.Call, blocks) -> CallPlan:
     if op.kind == "source":
         raise ArchError(f"{name}(...) must be assigned to a name, which names the tensor", e.span,
                         hint=f"write `gamma = {name}([dim])`")
+    if op.syntax and op.call is None:
+        raise ArchError(f"'{name}' is written with its own syntax, not called", e.func.span,
+                        hint=f"write `{op.syntax}`")
     n = op.n_inputs
+    if n == -2:  # the op's own arguments first, then the tensors: einsum("ij,jk->ik", a, b)
+        k = len(op.args)
+        if len(e.args) <= k:
+            raise ArchError(f"{op.name} takes its {', '.join(op.arg_names)} and then tensors", e.span,
+                            hint=f"signature: {signature(op)}")
+        return CallPlan("op", name, tuple(e.args[k:]), bind(op, e.args[:k], e.kwargs, e.span))
     if n == -1 and not e.args:
         raise ArchError(f"{op.name} needs a list of tensors first", e.span)
     if len(e.args) < n:
@@ -467,8 +482,10 @@ def lower_program(program) -> tuple[LBody, Lowering]:
 
 
 def signature(op: OpDef) -> str:
-    parts = ["tensors" if op.n_inputs == -1 else "t"] * (1 if op.n_inputs else 0)
-    return f"{op.name}({', '.join(parts + arg_list(op))})"
+    if op.n_inputs == -2:
+        return f"{op.name}({', '.join(arg_list(op))}, tensors...)"
+    tensors = {-1: ["tensors"], 0: []}.get(op.n_inputs, ["t", "u", "v"][:op.n_inputs])
+    return f"{op.name}({', '.join(tensors + arg_list(op))})"
 
 
 def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:

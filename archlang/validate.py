@@ -18,6 +18,7 @@ graph of *steps* in one vocabulary, fx's: an op becomes the fx nodes its op tabl
 5. A maximal run of layout-only nodes (trait "reshape": rearrange, reshape, transpose, index,
    chunk, ...; in fx the targets those ops declare) is one `layout` step from the run's source
    to its final shape. What a layout run does inside is not compared, only the shape it ends in.
+   A subscript with a tensor among its subscripts (`table[index]`) is a gather, not a layout node.
 6. Commutative ops (trait "commutative": add, mul, branch sums) compare their inputs as a
    multiset, and a nested use of the same operator with two tensor inputs and no other user is
    merged into its parent: `sum {a | b | c}` is `(a + b) + c` is `a + (b + c)`.
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 
 from .ir import Graph
 from .ops import OPS, Attrs
+from .ops.index import TENSOR_GETITEM
 from .shapes import Batch, fmt
 
 BATCH = 2  # the batch size of the traced input (the IR's symbolic B)
@@ -278,6 +280,8 @@ def from_fx(gm, values) -> Steps:
         if not _tensors(v):
             continue
         label = fx_label(node, gm)
+        if label == "call_function:getitem" and len(ins) > 1:  # t[index]: a gather, not a layout
+            label = TENSOR_GETITEM
         label = LAYOUT if label in LAYOUT_TARGETS else label
         shape = tuple(v.shape) if isinstance(v, torch.Tensor) else None
         path = node.target if node.op in ("call_module", "get_attr") else ""

@@ -109,10 +109,10 @@ BUILTINS = {
     "float": (float, "float", "convert to a float"),
     "min": (min, "min", "smallest argument"),
     "max": (max, "max", "largest argument"),
-    "abs": (abs, "abs", "absolute value"),
+    "abs": (abs, "abs", "absolute value (`abs(t)` of a tensor is the op)"),
     "round": (round, "round", "round to the nearest integer"),
     "sqrt": (math.sqrt, "math.sqrt", "square root"),
-    "sum": (sum, "sum", "sum of a list"),
+    "sum": (sum, "sum", "sum of a list (`sum(t, dim)` of a tensor is the op)"),
     "make_divisible": (make_divisible, "make_divisible",
                        "round a channel count to a multiple of a divisor (timm's rule)"),
 }

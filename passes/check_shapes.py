@@ -1,16 +1,20 @@
-"""check-shapes: infer every node's shape for one input size, and explain the ones that fail.
+"""check-shapes: infer every node's element type, then its shape for one input size, and
+explain the ones that fail.
 
-Shapes are computed from each op's shape rule in topological order. A failure becomes an error
-at the spec span of the node that failed; the hint lists nearby input sizes for which the whole
-graph checks, found by re-running inference (it is cheap: no model is built).
+Element types (`archlang.dtypes`) come first, from each op's dtype rule: they do not depend on
+the input size, so a type error is reported as such. Shapes are computed from each op's shape
+rule in topological order. A failure becomes an error at the spec span of the node that failed;
+for shapes, the hint lists nearby input sizes for which the whole graph checks, found by
+re-running inference (it is cheap: no model is built).
 """
 
 from __future__ import annotations
 
+from archlang.dtypes import FLOAT, DtypeError
 from archlang.errors import ArchError
 from archlang.ir import Graph
 from archlang.lower import show_value
-from archlang.ops import OPS, Attrs
+from archlang.ops import OPS, Attrs, infer_dtype
 from archlang.shapes import Batch, ShapeError, fmt
 from archlang.values import has_sym, resolve
 
@@ -38,6 +42,18 @@ def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
             err.node = n
             raise err from None
     return shapes
+
+
+def infer_dtypes(graph: Graph) -> dict[int, str]:
+    """Element types of all nodes; ArchError at the first node whose inputs' types it refuses."""
+    dtypes: dict[int, str] = {}
+    for n in graph.nodes():
+        try:
+            dtypes[n.id] = FLOAT if OPS[n.op].has("model_input") else infer_dtype(
+                OPS[n.op], Attrs(n.attr_dict), [dtypes[i] for i in n.inputs])
+        except DtypeError as exc:
+            raise ArchError(exc.message, n.span, hint=exc.hint) from None
+    return dtypes
 
 
 def check_positive(op, attrs: Attrs, shape: tuple) -> None:
@@ -90,7 +106,8 @@ def default_input(graph: Graph) -> tuple[int, ...]:
 
 
 def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
-    """The graph with every node's shape; ArchError at the first node that cannot work."""
+    """The graph with every node's type and shape; ArchError at the first node that cannot work."""
+    dtypes = infer_dtypes(graph)
     try:
         shapes = infer_shapes(graph, input_size)
     except ShapeError as exc:
@@ -102,7 +119,7 @@ def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Gr
                 f"input sizes that work: {', '.join(f'{s}x{s}' for s in near)}" if near
                 else f"no square input from {lo} to {hi} pixels works for this spec")
         raise ArchError(exc.message, node.span, hint=hint) from None
-    return graph.with_shapes(shapes)
+    return graph.with_shapes(shapes, dtypes)
 
 
 SEARCH_NODES = 50_000  # node shapes the search for working sizes may infer (well under a second)

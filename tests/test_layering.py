@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module is placed by its longest listed prefix; the package itself is "archlang".
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "limits", "shapes", "pycode", "einpattern", "values")),
+    ("base", ("errors", "limits", "shapes", "dtypes", "pycode", "einpattern", "values")),
     ("front end", ("syntax", "parser", "program", "pynames", "sources")),
     ("IR and elaboration", ("ir", "ops", "lower", "evaluate", "elaborate", "structure", "axes")),
     ("passes", ("passes",)),

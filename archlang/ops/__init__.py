@@ -18,7 +18,10 @@ An `OpDef` says how many tensors the op takes, its arguments (like a Python sign
   (a pool with "same" padding pads first), `fx_of(a)` gives it; `fx` then lists every form;
 - `aliases`: other names a user may reach for (PyTorch's class and function names, common
   abbreviations: `GroupNorm`, `group_norm`, `gn`), so an unknown name gets a "did you mean"
-  that follows its meaning, not only its spelling.
+  that follows its meaning, not only its spelling;
+- `dtype(a, dtypes)`: the output's element type (`archlang.dtypes`) from the inputs' types, or
+  a DtypeError; when absent, reshapes and concatenations keep their inputs' type, sources are
+  float (or their `dtype` argument) and every other op takes and gives float.
 
 Kinds: "module" ops own parameters and are always modules; "act" ops (activations, pools) are
 modules when written as a statement and functions inside expressions; "function" ops never
@@ -30,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..dtypes import FLOAT, check_name, need, promote
 from ..errors import ArchError
 from ..limits import MAX_SIZE
 from ..pycode import Code
@@ -65,6 +69,10 @@ TRAITS = {
     "model_input": "the model's input tensor",
     "generator": "computes a tensor from sizes alone (arange)",
     "distribution": "turns scores into weights that sum to 1 along an axis (softmax)",
+    "gather": "reads elements at positions an index tensor gives (table[index], gather)",
+    "compare": "element-wise comparison, giving a bool mask",
+    "select": "picks elements by a mask (where, masked_fill)",
+    "movement": "moves elements without computing, keeping the shape (roll, flip)",
 }
 
 
@@ -140,6 +148,10 @@ def sizes(v):
     return None if n <= MAX_SIZE else f"a shape of at most {MAX_SIZE:,} elements"
 
 
+def text(v):
+    return None if type(v) is str else "a string"
+
+
 def boolean(v):
     return None if type(v) is bool else "true or false"
 
@@ -150,6 +162,10 @@ def number(v):
 
 def positive_number(v):
     return None if _is_number(v) and v > 0 else "a number > 0"
+
+
+def non_negative_number(v):
+    return None if _is_number(v) and v >= 0 else "a number >= 0"
 
 
 def probability(v):
@@ -209,7 +225,8 @@ class OpDef:
     kind: str  # "module" | "act" | "function" | "source"
     args: tuple[Arg, ...]
     shape: Callable
-    n_inputs: int = 1  # -1: the first argument is a list of tensors
+    n_inputs: int = 1  # -1: the first argument is a list of tensors; -2: the op's arguments
+    #                    come first, then any number of tensors (einsum("ij,jk->ik", a, b))
     params: Callable = _no_tensors
     buffers: Callable = _no_tensors
     cost: Callable = _zero_cost
@@ -227,6 +244,10 @@ class OpDef:
     # regrouping for these arguments (a partial slice, a broadcast)
     layout: Callable | None = None
     aliases: tuple[str, ...] = ()  # other names that mean this op (for "did you mean" hints)
+    dtype: Callable | None = None  # output element type; None: see `infer_dtype`
+    scalars: tuple[int, ...] = ()  # tensor positions a plain number may take (where(m, x, 0.0))
+    literal: dict[str, tuple[str, ...]] = field(default_factory=dict)  # argument -> the strings it
+    #   may be; written as a literal, because it chooses the emitted code (to(t, "long"))
 
     def has(self, trait: str) -> bool:
         assert trait in TRAITS, trait
@@ -274,4 +295,25 @@ def omit_defaults(op: OpDef, a: dict[str, Code], keep: tuple[str, ...] = ()) -> 
     return out
 
 
-from . import act, conv, linear, math, norm, pool, resize, source, tensor  # noqa: E402,F401  (fills OPS)
+def infer_dtype(op: OpDef, a: Attrs, dtypes: list[str]) -> str:
+    """The element type of an op's output (DtypeError when an input has a type it refuses)."""
+    if op.dtype is not None:
+        return op.dtype(a, dtypes)
+    if op.kind == "source":
+        return check_name(a.get("dtype") or FLOAT)
+    if op.traits & {"reshape", "concat", "identity"}:
+        return promote(*dtypes)
+    for got in dtypes:
+        need(op.name, got, (FLOAT,))
+    return FLOAT
+
+
+def operands(a: Attrs, ins: list, n: int, fill) -> list:
+    """All `n` operands of an op whose `scalars` positions may hold plain numbers: the tensors'
+    entries from `ins`, and `fill(number)` where a number stands (attribute `scalars`)."""
+    given = dict(a.get("scalars", ()))
+    it = iter(ins)
+    return [fill(given[i]) if i in given else next(it) for i in range(n)]
+
+
+from . import act, conv, einsum, index, linear, math, norm, pool, reduce, resize, select, source, tensor  # noqa: E402,F401,I001

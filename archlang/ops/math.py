@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import Batch, ShapeError, dim_mul, fmt, norm_axis
-from . import Arg, OpDef, integer, positive_int, register
+from . import Arg, OpDef, integer, one_of, optional, positive_int, register
 
 
 def _arange_shape(a, ins):
@@ -21,8 +21,13 @@ def _arange_shape(a, ins):
     return (n,)
 
 
+_TORCH_DTYPES = {"float": "torch.float32", "long": "torch.long"}
+
+
 def _arange_call(a, ins):
-    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=P.attr(ins[0], "dtype"))
+    d = a["dtype"]
+    dtype = P.attr(ins[0], "dtype") if d.is_const and d.const is None else P.name(_TORCH_DTYPES[d.const])
+    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=dtype)
 
 
 def _unary(name: str, doc: str) -> OpDef:
@@ -70,10 +75,12 @@ def _repeat_shape(a, ins):
 
 
 register(
-    OpDef("arange", "function", (Arg("end", check=positive_int),), shape=_arange_shape, call=_arange_call,
-          doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
-              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"}),
-          fx=("call_function:arange",)),
+    OpDef("arange", "function", (Arg("end", check=positive_int), Arg("dtype", None, optional(one_of(*_TORCH_DTYPES)))),
+          shape=_arange_shape, call=_arange_call,
+          doc="The vector [0, 1, ..., end - 1], computed in forward on the device of the tensor argument "
+              "(which lends nothing else) and its dtype, or dtype=\"long\" for indices: arange(x, 16).",
+          traits=frozenset({"generator"}), literal={"dtype": tuple(_TORCH_DTYPES)},
+          dtype=lambda a, dtypes: a.dtype or dtypes[0], fx=("call_function:arange",)),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),

@@ -1,4 +1,4 @@
-"""Tensor plumbing: arithmetic, matmul, rearrange, reshapes, indexing, concatenation, reductions.
+"""Tensor plumbing: arithmetic, matmul, rearrange, reshapes, basic indexing, concatenation.
 
 These never own parameters. Arithmetic and indexing are written with operators in specs
 (`a + b`, `q @ k`, `x[:, 0]`) and emitted as such; the named ones (`rearrange`, `cat`, `mean`,
@@ -8,21 +8,60 @@ These never own parameters. Arithmetic and indexing are written with operators i
 from __future__ import annotations
 
 from .. import pycode as P
+from ..dtypes import BOOL, FLOAT, LONG, DtypeError, promote, scalar_dtype
 from ..einpattern import infer, lower, parse_pattern
 from ..shapes import Batch, ShapeError, broadcast, dim_mul, fmt, norm_axis, numel, size
-from . import Arg, Layout, OpDef, boolean, int_list, integer, ints, number, optional, register
+from . import Arg, Layout, OpDef, int_list, integer, number, optional, register
 
 
-def _binary(name: str, syntax: str, fx: str, commutative: bool = False) -> OpDef:
-    """Element-wise op of two tensors, or of a tensor and the constant `scalar` (`fx`: the operator)."""
+def _binary(name: str, syntax: str, fx: str, commutative: bool = False, dtype=None, doc: str = "",
+            traits=frozenset({"elementwise"})) -> OpDef:
+    """Element-wise op of two tensors, or of a tensor and the constant (or run-time size) `scalar`
+    (`fx`: the Python operator it is emitted as)."""
 
     def shape(a, ins):
         return ins[0] if len(ins) == 1 else broadcast(ins[0], ins[1])
 
+    doc = doc or f"Element-wise `{syntax}` with broadcasting; b may be a number or a run-time size."
+    traits = frozenset(traits) | ({"commutative"} if commutative else set())
     return OpDef(name, "function", (Arg("scalar", None), Arg("reverse", False)), shape=shape,
-                 n_inputs=2, syntax=syntax, doc=f"Element-wise `{syntax}` with broadcasting; b may be a number.",
-                 traits=frozenset({"elementwise", "commutative"} if commutative else {"elementwise"}),
+                 n_inputs=2, syntax=syntax, doc=doc, traits=traits, dtype=dtype or _arith_dtype(name),
                  fx=(f"call_function:{fx}",))
+
+
+def binary_dtypes(a, dtypes: list[str]) -> list[str]:
+    """The operand types of a binary op: two tensors, or a tensor and its scalar."""
+    return dtypes if len(dtypes) == 2 else [dtypes[0], scalar_dtype(a.scalar)]
+
+
+def _arith_dtype(name: str):
+    """Torch's result types: `/` is always float; `-` and `**` refuse two masks; an integer
+    tensor cannot take a negative integer power."""
+
+    def rule(a, dtypes):
+        if name == "div":
+            return FLOAT
+        out = promote(*binary_dtypes(a, dtypes))
+        if out == BOOL and name in ("sub", "pow"):
+            raise DtypeError(f"'{name}' of bool masks is not defined",
+                             hint='convert with to(t, "long"), or combine masks with * and where')
+        s = a.get("scalar")
+        negative = isinstance(s, int) and not a.get("reverse") and s < 0
+        if name == "pow" and out == LONG and negative:
+            raise DtypeError("a long tensor cannot take a negative integer power",
+                             hint="write the exponent as a float (-1.0)")
+        return out
+    return rule
+
+
+def _neg_dtype(a, dtypes):
+    if dtypes[0] == BOOL:
+        raise DtypeError("cannot negate a bool mask", hint="use where(mask, 0, 1), or convert with to(t, \"long\")")
+    return dtypes[0]
+
+
+def keep_dtype(a, dtypes):
+    return dtypes[0]
 
 
 def _matmul_shape(a, ins):
@@ -180,15 +219,6 @@ def _index_shape(a, ins):
     return (*out, *x[axis:])
 
 
-def _reduce_shape(a, ins):
-    (x,) = ins
-    dims = a.dim if isinstance(a.dim, tuple) else (a.dim,)
-    axes = {norm_axis(d, len(x)) for d in dims}
-    if any(isinstance(x[i], Batch) for i in axes):
-        raise ShapeError("cannot reduce over the batch axis")
-    return tuple((1 if i in axes else d) for i, d in enumerate(x) if a.keepdim or i not in axes)
-
-
 def _select_shape(a, ins):
     x = ins[0]
     axis = norm_axis(a.dim, len(x))
@@ -283,17 +313,6 @@ def _method(name: str, *arg_names: str, defaults: dict | None = None):
     return call
 
 
-def _reduce(name: str, method: str, doc: str, extra: tuple[Arg, ...] = ()) -> OpDef:
-    """Reduction `t.method(dim, keepdim=...)` over the axes `dim`."""
-    def call(a, ins):
-        kw = {"keepdim": a["keepdim"]} if not (a["keepdim"].is_const and a["keepdim"].const is False) else {}
-        pre = [a[x.name] for x in extra]
-        return P.call(P.attr(ins[0], method), *pre, a["dim"], **kw)
-    return OpDef(name, "function", (*extra, Arg("dim", check=ints), Arg("keepdim", False, boolean)),
-                 shape=_reduce_shape, call=call, doc=doc, traits=frozenset({"reduction"}),
-                 fx=(f"call_method:{method}",))
-
-
 register(
     _binary("add", "a + b", "add", commutative=True),
     _binary("sub", "a - b", "sub"),
@@ -301,7 +320,7 @@ register(
     _binary("div", "a / b", "truediv"),
     _binary("pow", "a ** b", "pow"),
     OpDef("neg", "function", (), shape=lambda a, ins: ins[0], syntax="-a", doc="Negation.",
-          traits=frozenset({"elementwise"}), fx=("call_function:neg",)),
+          traits=frozenset({"elementwise"}), dtype=_neg_dtype, fx=("call_function:neg",)),
     OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost, syntax="a @ b",
           doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"}),
           fx=("call_function:matmul",)),
@@ -354,7 +373,4 @@ register(
     OpDef("branch_avg", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
           syntax="avg { a | b }", doc="Average of parallel branches.", traits=frozenset({"branch", "commutative"}),
           fx=("call_function:add", "call_function:truediv")),
-    _reduce("mean", "mean", "Mean over axes (fvcore counts it as 0)."),
-    _reduce("amax", "amax", "Maximum over axes."),
-    _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2, number),)),
 )
