@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from . import syntax as S
 from .einpattern import PatternError, check_sizes, parse_pattern
 from .errors import ArchError, Span, did_you_mean
-from .ops import OPS, REQUIRED, OpDef
+from .ops import OPS, REQUIRED, OpDef, meanings
 from .program import literal
-from .values import BUILTINS
+from .values import BUILTINS, show_value
 
 MULTI_OUTPUT = {"chunk", "unbind"}  # functions whose results are unpacked into several names
 
@@ -49,9 +49,15 @@ def bind(op: OpDef, args, kwargs, span: Span) -> Binding:
             sizes.append((kw.name, kw.value))
     bound = tuple((a.name, given.get(a.name)) for a in op.args if not (op.varkw and a.name == "sizes"))
     binding = Binding(op, bound, tuple(sizes), span)
-    if op.name == "rearrange":
+    if op.varkw:  # the op takes an einops pattern and the sizes of its axes
         pattern = binding.expr("pattern")
         check_pattern(pattern.value, pattern.span, {k: None for k, _ in sizes})
+    for name, choices in op.literal.items():
+        e = binding.expr(name)
+        if e is not None and not (isinstance(e, S.Const) and (e.value in choices or e.value == default(op, name))):
+            written = " or ".join(f'"{c}"' for c in choices)
+            raise ArchError(f"argument '{name}' of {op.name} must be {written}, written as a string literal",
+                            e.span, hint=did_you_mean(str(getattr(e, "value", "")), choices))
     return binding
 
 
@@ -145,8 +151,8 @@ def plan_call(e: S.Call, blocks) -> CallPlan:
     if not isinstance(e.func, S.Name):
         raise ArchError("only named functions and ops can be called", e.func.span)
     name = e.func.id
-    if name in BUILTINS:
-        return CallPlan("builtin", name)
+    if name in BUILTINS and not (name in OPS and (len(e.args) > 1 or e.kwargs)):
+        return CallPlan("builtin", name)  # sum(list); sum(t, dim) is the op (one argument: see evaluate)
     if name == "shape":
         if len(e.args) != 1 or e.kwargs:
             raise ArchError("shape takes one tensor: shape(t)", e.span)
@@ -159,17 +165,26 @@ def plan_call(e: S.Call, blocks) -> CallPlan:
             raise ArchError(f"block '{name}' is a layer: apply it in a statement", e.span,
                             hint=f"write `y = label: {name}(...)(t)`")
         known = list(BUILTINS) + [n for n, o in OPS.items() if o.kind in ("function", "act") and not o.syntax]
-        raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known))
+        raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known, meanings()))
     if op.kind == "module":
         raise ArchError(f"'{name}' has parameters, so it needs a label to name them", e.span,
                         hint=f"write `y = label: {name}(...)(t)`")
     if op.kind == "source":
         raise ArchError(f"{name}(...) must be assigned to a name, which names the tensor", e.span,
                         hint=f"write `gamma = {name}([dim])`")
-    n = op.n_inputs
-    if op.has("generator") and len(e.args) + len(e.kwargs) <= len(op.args):
+    if op.syntax and op.call is None:
+        raise ArchError(f"'{name}' is written with its own syntax, not called", e.func.span,
+                        hint=f"write `{op.syntax}`")
+    if op.has("generator") and len(e.args) <= sum(a.default is REQUIRED for a in op.args):
         # no tensor lends a device: a build-time tensor (arange(7)), computed in __init__
         return CallPlan("op", name, (), bind(op, e.args, e.kwargs, e.span), build=True)
+    n = op.n_inputs
+    if n == -2:  # the op's own arguments first, then the tensors: einsum("ij,jk->ik", a, b)
+        k = len(op.args)
+        if len(e.args) <= k:
+            raise ArchError(f"{op.name} takes its {', '.join(op.arg_names)} and then tensors", e.span,
+                            hint=f"signature: {signature(op)}")
+        return CallPlan("op", name, tuple(e.args[k:]), bind(op, e.args[:k], e.kwargs, e.span))
     if n == -1 and not e.args:
         raise ArchError(f"{op.name} needs a list of tensors first", e.span)
     if len(e.args) < n:
@@ -179,8 +194,10 @@ def plan_call(e: S.Call, blocks) -> CallPlan:
 
 
 def signature(op: OpDef) -> str:
-    parts = ["tensors" if op.n_inputs == -1 else "t"] * (1 if op.n_inputs else 0)
-    return f"{op.name}({', '.join(parts + arg_list(op))})"
+    if op.n_inputs == -2:
+        return f"{op.name}({', '.join(arg_list(op))}, tensors...)"
+    tensors = {-1: ["tensors"], 0: []}.get(op.n_inputs, ["t", "u", "v"][:op.n_inputs])
+    return f"{op.name}({', '.join(tensors + arg_list(op))})"
 
 
 def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:
@@ -194,17 +211,6 @@ def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:
         else:
             parts.append(f"{a.name}={show_value(a.default)}")
     return parts
-
-
-def show_value(v) -> str:
-    """A value as it would be written in a spec."""
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "[" + ", ".join(show_value(x) for x in v) + "]"
-    return f'"{v}"' if isinstance(v, str) else repr(v)
 
 
 def block_signature(bdef: S.BlockDef) -> str:

@@ -15,19 +15,20 @@ from dataclasses import dataclass, field
 
 from . import lower as L
 from . import syntax as S
+from .bodies import choosable
 from .errors import ArchError, Span, did_you_mean
 from .evaluate import ExprEvaluator, describe
 from .ir import Graph, ModuleInfo
+from .limits import MAX_NODES, Budget
 from .lower import bind, block_signature, signature
 from .ops import OPS, Attrs
 from .parser import keyword_hint
 from .program import Program, literal
+from .pynames import check_attr
 from .shapes import ShapeError
-from .structure import choosable
 from .values import BUILTINS, Sym, Tensor, has_sym
 
 MAX_DEPTH = 64
-MAX_NODES = 250_000  # ViT-g/14 is about 1,000 IR nodes; this many means a runaway loop
 
 
 @dataclass
@@ -52,15 +53,14 @@ def join(path: str, name: str) -> str:
 
 
 class Elaborator(ExprEvaluator):
-    def __init__(self, program: Program, variant: str | None, settings: dict[str, object],
-                 recipes: dict[int, tuple] | None = None):
+    def __init__(self, program: Program, variant: str | None, settings: dict[str, object]):
         self.program, self.settings = program, settings
-        self.recipes = recipes or {}  # fused layer statements -> weight recipes (deploy form)
         self.lowering: L.Lowering | None = None  # set by run()
         self.graph = Graph(program.family, variant, dict(settings))
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
         self.cur: Frame | None = None
         self.depth = 0
+        self.budget = Budget()  # steps and value sizes (limits.py)
         self.outer_roles: tuple[str, ...] = ()  # roles written on an enclosing if/residual/sum/loop
         self.building = False  # evaluating a build-time statement: its nodes are computed in __init__
         self.init_shapes: dict[int, tuple] = {}  # shapes of build-time tensors (known at once)
@@ -134,8 +134,12 @@ class Elaborator(ExprEvaluator):
             raise ArchError(exc.message, node.span, hint=exc.hint) from None
 
     def claim(self, frame: Frame, name: str, span: Span) -> str:
-        if name in frame.names:
-            first = frame.names[name]
+        # `bn[0]:` claims the container `bn` too: a later plain `bn:` would replace its ModuleList
+        container = name.partition(".")[0]
+        taken = [n for n in frame.names if n == name or n.partition(".")[0] == container
+                 and (n == container or name == container)]
+        if taken:
+            first = frame.names[taken[0]]
             raise ArchError(f"'{name}' is already a module or tensor name in this scope", span,
                             notes=(("first used here", first),), hint="labels name modules and must be unique")
         frame.names[name] = span
@@ -167,8 +171,6 @@ class Elaborator(ExprEvaluator):
 
     def computed_label(self, label: S.Label, frame: Frame) -> str:
         """`layer{i + 1}:` -> 'layer' followed by the value (an int or a name part)."""
-        from .codegen.names import check_attr  # the Python-name rules (program.py reads them so too)
-
         v = self.const(label.computed, frame, "a computed label")
         if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, int) and v < 0):
             raise ArchError(f"a computed label continues a name with an int >= 0 or a string, got {describe(v)}",
@@ -189,6 +191,7 @@ class Elaborator(ExprEvaluator):
     def run_stmts(self, stmts, frame: Frame, x: Tensor) -> Tensor:
         frame.env["x"] = x
         for node in stmts:
+            self.budget.step(node.span)
             if frame.result is not None:
                 raise ArchError("statement after return", node.span, hint="return must be the last statement")
             handler = getattr(self, "s_" + type(node).__name__[1:])
@@ -316,8 +319,8 @@ class Elaborator(ExprEvaluator):
             return self.add_node(op.name, inputs, attrs, frame, st.span)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "op", op.name, self.outer_roles + st.roles, st.span)
-        if id(st) in self.recipes:
-            self.graph.fusions[path] = (self.recipes[id(st)], frame.path)
+        if st.fused is not None:  # deploy form: how this layer's weights fold from the train form
+            self.graph.fusions[path] = (st.fused.recipe, frame.path)
         return self.add_node(op.name, inputs, attrs, frame, st.span, scope=path, name=name, module=True)
 
     def chosen_op(self, choice: S.Expr, frame: Frame):
@@ -399,6 +402,7 @@ class Elaborator(ExprEvaluator):
         for e, v in zip((st.start, st.stop), bounds):
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ArchError(f"loop bounds are ints, got {describe(v)}", e.span)
+        self.budget.loop(st, bounds)
         return range(*bounds)
 
     def s_Loop(self, node: L.LLoop, frame: Frame):
@@ -460,9 +464,8 @@ def _flatten(v) -> list:
     return [x for item in v for x in _flatten(item)] if isinstance(v, tuple) else [v]
 
 
-def elaborate(program: Program, variant: str | None, settings: dict[str, object],
-              recipes: dict[int, tuple] | None = None) -> Graph:
-    return Elaborator(program, variant, settings, recipes).run()
+def elaborate(program: Program, variant: str | None, settings: dict[str, object]) -> Graph:
+    return Elaborator(program, variant, settings).run()
 
 
 __all__ = ["elaborate", "Elaborator", "Frame", "signature", "block_signature"]

@@ -34,10 +34,7 @@ from .binding import (  # noqa: F401  (re-exported: the lowering's view of calls
     show_value,
     signature,
 )
-from .errors import ArchError, Span, did_you_mean
-from .ops import OPS, OpDef
-from .phases import BOTH, BUILD, FORWARD, Scope
-from .structure import (  # noqa: F401
+from .bodies import (  # noqa: F401
     CHOOSE,
     describe_stmt,
     is_layer_on_x,
@@ -46,6 +43,9 @@ from .structure import (  # noqa: F401
     outputs_of,
     plain_breaker,
 )
+from .errors import ArchError, Span, did_you_mean
+from .ops import OPS, OpDef, meanings
+from .phases import BOTH, BUILD, FORWARD, Scope
 
 # ---------------------------------------------------------------- lowered statements
 
@@ -335,7 +335,7 @@ class Lowering:
         if op is None:
             known = list(self.blocks) + list(OPS)
             raise ArchError(f"unknown layer '{st.callee}'", st.callee_span,
-                            hint=did_you_mean(st.callee, known) or "define it with `block name(...) { }`")
+                            hint=did_you_mean(st.callee, known, meanings()) or "define it with `block name(...) { }`")
         if op.kind == "source":
             raise ArchError(f"{op.name}(...) makes a tensor; assign it to a name", st.span,
                             hint=f"write `gamma = {op.name}([dim])`")

@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as S
 from .errors import SOURCES, ArchError, Span
+from .limits import MAX_NESTING, check_int_literal, check_value
 
 _TERMINALS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "_NL": "a new line",
@@ -74,7 +75,21 @@ def parse(text: str, path: str) -> S.SpecFile:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, path) from None
+    _check_nesting(tree, path)
     return _build(_Builder(path), tree)
+
+
+def _check_nesting(tree: Tree, path: str, dl: int = 0, dc: int = 0) -> None:
+    """Refuse trees deeper than MAX_NESTING before anything recurses over them (the tree builder,
+    elaboration and codegen all walk the syntax recursively)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ArchError(f"the spec nests more than {MAX_NESTING} levels deep here", _span(path, node.meta, dl, dc),
+                            hint="brackets, operators and bodies inside bodies all count; split long expressions "
+                                 "with `let` and long bodies into blocks")
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 def _build(builder, tree):
@@ -98,6 +113,7 @@ def parse_expr(text: str, path: str) -> S.Expr:
         col = min(max(col, 1), len(text) + 1)
         raise ArchError(f"cannot read the value '{text}'", Span(path, 1, col, 1, col + 1),
                         hint="values are numbers, true/false/none, strings or lists like [2, 2, 6, 2]") from None
+    _check_nesting(tree, path, -1, -len("let v = "))
     spec = _build(_Builder(path, line_offset=-1, col_offset=-len("let v = ")), tree)
     return spec.model.body[0].value
 
@@ -162,7 +178,7 @@ class _Builder(Transformer):
             path=self.path, family=fam[0] if fam else None, family_span=fam[1] if fam else None,
             imports=tuple(kinds.get("import", ())), params=tuple(kinds.get("param", ())),
             variants=tuple(kinds.get("variant", ())), default=one("default"), input=one("input"),
-            blocks=tuple(kinds.get("block", ())), model=one("model"))
+            blocks=tuple(kinds.get("block", ())), model=one("model"), requires=tuple(kinds.get("require", ())))
 
     def family(self, meta, c):
         return "family", (str(c[0]), self.tsp(c[0]))
@@ -195,6 +211,9 @@ class _Builder(Transformer):
 
     def input_(self, meta, c):
         return "input", (tuple(c), self.sp(meta))
+
+    def require(self, meta, c):
+        return "require", S.Require(c[0], _unquote(c[1]), self.sp(meta))
 
     def block_def(self, meta, c):
         roles = tuple(r for r in c if isinstance(r, _Role))
@@ -295,7 +314,8 @@ class _Builder(Transformer):
         return S.Group(self.sp(meta), c[0], c[1])
 
     def residual(self, meta, c):
-        return S.Residual(self.sp(meta), c[0], c[1] if len(c) > 1 else None)
+        fused, body, shortcut = c[0], c[1], c[2] if len(c) > 2 else None
+        return S.Residual(self.sp(meta), body, shortcut, fused_name=str(fused) if fused is not None else None)
 
     def branches(self, meta, c):
         op, fused, branches = str(c[0].children[0]), c[1], c[2:]
@@ -376,10 +396,13 @@ class _Builder(Transformer):
 
     def number(self, meta, c):
         text = str(c[0])
-        value = float(text) if any(ch in text for ch in ".eE") else int(text)
-        if not math.isfinite(value):
-            raise ArchError(f"the number {text} is too large", self.sp(meta), hint="floats go up to about 1e308")
-        return S.Const(self.sp(meta), value)
+        if any(ch in text for ch in ".eE"):
+            value = float(text)
+            if not math.isfinite(value):
+                raise ArchError(f"the number {text} is too large", self.sp(meta), hint="floats go up to about 1e308")
+            return S.Const(self.sp(meta), value)
+        check_int_literal(text, self.sp(meta))  # before int(), which is slow on long digit strings
+        return S.Const(self.sp(meta), check_value(int(text), self.sp(meta)))
 
     def string(self, meta, c):
         return S.Const(self.sp(meta), _unquote(c[0]))

@@ -69,6 +69,8 @@ def binop(op: str, a: Code, b: Code) -> Code:
     prec = PREC["cmp"] if op in _CMP else PREC[op]
     if op == "**":  # right-associative
         return Code(f"{wrap(a, prec + 1)} ** {wrap(b, prec)}", prec)
+    if prec == PREC["cmp"]:  # Python chains comparisons: (a < b) == c keeps its parentheses
+        return Code(f"{wrap(a, prec + 1)} {op} {wrap(b, prec + 1)}", prec)
     return Code(f"{wrap(a, prec)} {op} {wrap(b, prec, right=True)}", prec)
 
 

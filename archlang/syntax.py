@@ -125,8 +125,20 @@ class Let(Stmt):
 
 
 @dataclass(frozen=True)
+class Fused:
+    """What makes a layer of the deploy form: `recipe` computes its weights from the train-form
+    modules it replaced (see archlang.fusion), with paths relative to the enclosing module; `rule`
+    is the fusion rule that made it; `named` says its label was chosen with `as NAME`."""
+
+    recipe: tuple
+    rule: str
+    named: bool = False
+
+
+@dataclass(frozen=True)
 class Layer(Stmt):
-    """Apply op or block `callee(args)` to `inputs` (default: x); bind `targets` (default: x)."""
+    """Apply op or block `callee(args)` to `inputs` (default: x); bind `targets` (default: x).
+    `fused` is set only on layers the fuse-reparam pass made."""
 
     label: Label | None
     callee: str
@@ -135,6 +147,7 @@ class Layer(Stmt):
     kwargs: tuple[Kwarg, ...]
     inputs: tuple[Expr, ...] | None
     targets: tuple[str, ...] | None
+    fused: Fused | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -156,8 +169,11 @@ class Group(Stmt):
 
 @dataclass(frozen=True)
 class Residual(Stmt):
+    """`x = body(x) + shortcut(x)`; `fused_name` (`residual as NAME`) names the deploy-form module."""
+
     body: tuple[Stmt, ...]
     shortcut: tuple[Stmt, ...] | None
+    fused_name: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -251,6 +267,15 @@ class Import:
 
 
 @dataclass(frozen=True)
+class Require:
+    """`require test, "message"`: the build stops with `message` when `test` is false."""
+
+    test: Expr
+    message: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class SpecFile:
     """One parsed `.arch` file, before imports are resolved."""
 
@@ -264,6 +289,7 @@ class SpecFile:
     input: tuple[tuple[Expr, ...], Span] | None
     blocks: tuple[BlockDef, ...]
     model: BlockDef | None
+    requires: tuple[Require, ...] = ()
 
 
 # ---------------------------------------------------------------- walking

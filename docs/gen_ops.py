@@ -30,6 +30,8 @@ def arguments(op) -> str:
     if syntax:
         return syntax
     parts = []
+    if op.n_inputs == -2:
+        return f"{op.name}({', '.join(arg_list(op))}, t, u, ...)"
     if op.kind != "module" and op.n_inputs == -1:
         parts.append("[tensors]")
     elif op.kind != "module":

@@ -12,20 +12,9 @@ from math import prod
 
 from archlang.ir import Graph
 from archlang.ops import OPS, Attrs
-from archlang.shapes import fmt
+from archlang.structure import Row, summary_rows
 
 from . import Build, register
-
-
-@dataclass
-class Row:
-    """One line of the build summary: a stem, a stage, the head, or loose top-level ops."""
-
-    name: str
-    roles: tuple[str, ...]
-    shape: str
-    params: int = 0
-    macs: int = 0
 
 
 @dataclass
@@ -87,40 +76,3 @@ def cost_report(graph: Graph) -> CostReport:
 def _prefixes(scope: str) -> list[str]:
     parts = scope.split(".") if scope else []
     return [".".join(parts[:i]) for i in range(len(parts) + 1)]
-
-
-def summary_rows(graph: Graph, report: CostReport) -> list[Row]:
-    """Top-level modules in order; containers of stages are opened into one row per stage."""
-    order: list[str] = []
-    last_node: dict[str, int] = {}
-    loose = Row("(top level)", (), "", 0, 0)
-    for n in graph.nodes():
-        head = _row_of(graph, n.scope)
-        if head is None:
-            loose.params += report.node_params[n.id]
-            loose.macs += report.node_macs[n.id]
-            continue
-        if head not in last_node:
-            order.append(head)
-        last_node[head] = n.id
-    rows = []
-    for path in order:
-        p, m = report.modules.get(path, (0, 0))
-        roles = graph.modules[path].roles if path in graph.modules else ()
-        rows.append(Row(path, roles, fmt(graph.node(last_node[path]).shape), p, m))
-    if loose.params or loose.macs:
-        rows.append(loose)
-    return rows
-
-
-def _row_of(graph: Graph, scope: str) -> str | None:
-    if not scope:
-        return None
-    parts = scope.split(".")
-    top = parts[0]
-    info = graph.modules.get(top)
-    if info and info.kind == "container" and len(parts) > 1:
-        item = f"{top}.{parts[1]}"
-        if "stage" in graph.roles_of(item):
-            return item
-    return top

@@ -19,12 +19,15 @@ from test_errors import IN, Case, check_render, model, run_cli, write_case
 from test_language import check_shapes_match_runtime
 
 import archlang
-from archlang.compiler import compile_spec
+from archlang.compiler import compile_spec, verify
 
 
 def build(tmp_path, text: str, size=(3, 16, 16), overrides=None):
+    """The emitted model and the spec's path; the module is first validated node for node against
+    the IR (torch.fx, archlang/validate.py)."""
     path = tmp_path / "t.arch"
     path.write_text(text)
+    verify(compile_spec(str(path), overrides=overrides, input_size=size), full=True)
     return archlang.build(str(path), overrides=overrides, input_size=size), str(path)
 
 
@@ -360,8 +363,8 @@ CASES = [
         width=len("act_layer")),
     bad("chosen-layer-not-choosable", IN + model('c: layer("conv2d", 3, 3, 1)'), '"conv2d"',
         "'conv2d' is not a layer a parameter can choose",
-        "choices: batchnorm1d, batchnorm2d, gelu, hardsigmoid, hardswish, layernorm, layernorm2d, relu, sigmoid, "
-        "silu, softmax, tanh"),
+        "choices: batchnorm1d, batchnorm2d, gelu, groupnorm, hardsigmoid, hardswish, layernorm, layernorm2d, mish, "
+        "relu, relu6, sigmoid, silu, tanh"),
     bad("chosen-layer-bad-argument", IN + model('a: layer("relu", inplace = true)'), "inplace",
         "relu has no argument 'inplace'", "signature: relu(t)"),
     bad("loop-item-needs-label", IN + model("blocks: repeat 2 {", "  conv2d(3, 3, 3)", "  flatten(1)", "}"),

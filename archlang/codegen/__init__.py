@@ -14,7 +14,7 @@ from .. import syntax as S
 from ..errors import ArchError
 from ..program import Program, literal
 from .classes import ClassEmitter, Unit, render_line
-from .helpers import HELPERS
+from .helpers import HELPERS, needed
 from .names import camel, free_names, unique
 from .sequential import layer_table, sequential_items
 
@@ -133,12 +133,12 @@ class ModuleEmitter:
                              spec=spec, variant=self.variant or "(none)", variant_flag=flag)]
         out.append("import math\n" if "math" in self.uses else "")
         out.append("import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n")
-        if "LAYERS" in self.uses:
-            table = layer_table()
+        table = layer_table() if "LAYERS" in self.uses else None
+        if table is not None:
             self.uses.update(table.helpers)
-        for helper in sorted(h for h in self.uses if h in HELPERS):
+        for helper in needed(self.uses, "".join(self.sources) + (table.source if table else "")):
             out.append("\n" + HELPERS[helper] + "\n")
-        if "LAYERS" in self.uses:
+        if table is not None:
             out.append("\n" + table.source + "\n\n")
         for src in self.sources:
             out.append("\n" + src + "\n")

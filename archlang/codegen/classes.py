@@ -146,10 +146,10 @@ class ClassEmitter:
         if node.computed:  # the values of a build-time tensor, computed here (a local later code may read)
             self.bind_built((name,), a["shape"], st.span)
             value = P.name(py_name(name))
-            init = P.call("nn.Parameter", P.call(P.attr(value, "float"))) if op.name == "weight" else value
+            init = P.call("nn.Parameter", P.call(P.attr(value, "float"))) if op.has("learned") else value
         else:
             init = op.init(a)
-        if op.name == "weight":
+        if op.has("learned"):
             self.init.add(f"self.{name} = {init}", st.span, st.roles)
         else:
             persistent = a["persistent"]

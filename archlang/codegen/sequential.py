@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from .. import lower as L
 from .. import pycode as P
+from ..bodies import choosable
 from ..ops import REQUIRED
-from ..structure import choosable
 from .names import py_name
 
 ITEM = "_m"  # comprehension variable; spec names never map to it (py_name suffixes '_' names)
