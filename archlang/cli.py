@@ -1,8 +1,9 @@
-"""The `archlang` command line: build (viz and diff come next).
+"""The `archlang` command line: build, viz and diff.
 
 Every user error is an ArchError rendered as `file:line:col`, the line, a caret and a hint,
 with exit status 2 and no traceback. Output files are written atomically, and only after the
-whole build succeeded.
+whole build succeeded (tooling.py); `-o -` writes to standard output. When the reader of standard
+output goes away (`archlang build ... --json | head`), the command ends quietly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ArchError, cmdline_span
+from .errors import ArchError, printable
+from .tooling import STDOUT, compile_from_args, default_name, output_target, refuse_inputs, write_output
 
 EPILOG = """examples:
   archlang build specs/convnext.arch
@@ -38,26 +40,32 @@ exit status: 0 when there is no structural difference, 1 when there is, 2 on err
 """
 
 
-def parse_input(text: str) -> tuple[int, ...]:
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        dims = ()
-    if not dims or any(d < 1 for d in dims):
-        raise ArchError(f"--input expects sizes like 3x224x224, got '{text}'", cmdline_span(f"--input {text}", 8))
-    return dims
-
-
 def _spec_options(p: argparse.ArgumentParser, fuse_help: str) -> None:
     """Options that pick what to compile, shared by build and viz."""
     p.add_argument("--variant", metavar="NAME", help="variant (default: the spec's default); timm model names "
                    "work too, e.g. convnextv2_nano")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override a param, e.g. --set depths=[2,2,6,2] --set num_classes=10 (repeatable)")
-    p.add_argument("--input", metavar="CxHxW", default="3x224x224",
-                   help="input size for shapes and costs (default 3x224x224)")
+    p.add_argument("--input", metavar="CxHxW", default=None,
+                   help="input size for shapes and costs (default: the size the spec's input line fixes, "
+                        "else 3x224x224)")
     p.add_argument("--fuse", action="store_true", help=fuse_help)
+    _import_option(p)
+
+
+def _import_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-import-outside", action="store_true",
+                   help="let imports reach files outside the spec's folder and archlang's spec library")
+
+
+def _depth(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a number of levels from 0 to 1000, got '{text}'")
+    return value
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -73,9 +81,14 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("spec", metavar="SPEC", help="path to a .arch file")
     _spec_options(b, "emit the reparameterized (deploy) form")
     b.add_argument("-o", "--output", metavar="OUT.py", help="where to write the module "
-                   "(default build/<family>_<variant>.py)")
+                   "(default build/<family>_<variant>.py; '-' writes it to standard output and the "
+                   "summary to standard error)")
     b.add_argument("--dump-ir", action="store_true", help="print the IR, one node per line, and write nothing")
     b.add_argument("--json", action="store_true", help="print the summary as JSON (params, macs, flops, stages)")
+    b.add_argument("--validate", action="store_true", help="also check the emitted module node for node against "
+                   "the IR with torch.fx (on whenever ARCHLANG_DEBUG=1)")
+    b.add_argument("--explain", action="store_true", help="after the summary, list where each fusion rule fired "
+                   "and why candidates did not fuse (implies --fuse)")
 
     v = sub.add_parser("viz", help="draw a spec variant's graph (svg, png, pdf, dot or interactive html)",
                        description="Draw the IR as nested clusters (stem, stages, blocks) with shapes, params and "
@@ -83,15 +96,17 @@ def make_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=VIZ_EPILOG)
     v.add_argument("spec", metavar="SPEC", help="path to a .arch file")
     _spec_options(v, "draw the reparameterized (deploy) form")
-    v.add_argument("--depth", type=int, default=2, metavar="N",
+    v.add_argument("--depth", type=_depth, default=2, metavar="N",
                    help="how many levels of modules open as clusters (default 2)")
     v.add_argument("--expand", metavar="SCOPE", action="append", default=[],
                    help="open this module, or unfold this repeat, whatever the depth (repeatable), "
                         "e.g. --expand stages.2.blocks")
     v.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom (default) or left-to-right")
     v.add_argument("--format", choices=("svg", "png", "pdf", "dot", "html"), default=None,
-                   help="output format (default: from the -o suffix, else svg); dot and html need no Graphviz")
-    v.add_argument("-o", "--output", metavar="FILE", help="where to write (default build/<family>_<variant>.<format>)")
+                   help="output format (default: from the -o suffix, which must name a format, else svg); "
+                        "dot and html need no Graphviz")
+    v.add_argument("-o", "--output", metavar="FILE", help="where to write (default build/<family>_<variant>.<format>; "
+                   "'-' writes to standard output)")
 
     d = sub.add_parser("diff", help="compare two architectures structurally; exit 1 when they differ",
                        description="Align A and B by role and scope, then by topology, and print what changed: "
@@ -100,9 +115,11 @@ def make_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DIFF_EPILOG)
     d.add_argument("a", metavar="A", help="SPEC or SPEC:VARIANT")
     d.add_argument("b", metavar="B", help="SPEC or SPEC:VARIANT")
-    d.add_argument("--input", metavar="CxHxW", default="3x224x224", help="input size for costs (default 3x224x224)")
+    d.add_argument("--input", metavar="CxHxW", default=None,
+                   help="input size for costs (default: each spec's own, else 3x224x224)")
     d.add_argument("--json", action="store_true", help="print the comparison as JSON")
     d.add_argument("--viz", metavar="OUT.svg", help="also draw B coloured by the diff (added, changed, unchanged)")
+    _import_option(d)
     return p
 
 
@@ -117,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     except ArchError as err:
         print(err.render(), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug in archlang, not in the user's input
@@ -139,54 +158,48 @@ def run_diff(args) -> int:
     return run(args)
 
 
-def compile_from_args(args):
-    """Compile SPEC with --variant, --set, --input and --fuse as given on the command line."""
-    from .compiler import compile_spec
-    from .program import parse_override
-
-    overrides, spans = {}, {}
-    for text in args.overrides:
-        key, value, span = parse_override(text)
-        overrides[key], spans[key] = value, span
-    return compile_spec(args.spec, args.variant, overrides, input_size=parse_input(args.input), fuse=args.fuse,
-                        override_spans=spans)
+def _reader_gone() -> int:
+    """Standard output's reader closed it (`| head`): stop quietly, as a killed-by-SIGPIPE tool would,
+    and point stdout at /dev/null so the interpreter's final flush does not complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 def run_build(args) -> int:
+    from .compiler import verify
     from .summary import format_summary
 
+    args.fuse = args.fuse or args.explain
+    if args.output == STDOUT and args.json:
+        raise ArchError("-o - and --json both write to standard output", hint="write the module to a file")
+    placeholder = Path("build") / "model.py"
+    output_target(args.output, "-o", placeholder)  # a directory is refused before compiling
     compiled = compile_from_args(args)
     size = compiled.input_size
     if args.dump_ir:
         print(compiled.graph.dump(compiled.program.where), end="")
         return 0
-    out = Path(args.output) if args.output else default_output(compiled)
-    write_atomic(out, compiled.source)
+    out = output_target(args.output, "-o", Path("build") / default_name(compiled, "py"))
+    refuse_inputs(out, compiled.program.files, "-o", args.output or str(out))
+    verify(compiled, full=args.validate or bool(os.environ.get("ARCHLANG_DEBUG")))
+    write_output(out, compiled.source)
     if args.json:
         data = compiled.cost.as_dict()
         data.update(family=compiled.program.family, variant=compiled.variant, input=list(size),
                     fused=compiled.fused, output_file=str(out))
         print(json.dumps(data, indent=2))
     else:
-        print(format_summary(compiled))
-        print(f"wrote {out}")
+        report = sys.stderr if out is None else sys.stdout  # stdout carries the module itself
+        text = format_summary(compiled)
+        if args.explain:
+            from .passes.fusion_explain import format_explain
+
+            text += "\n\n" + format_explain(compiled).rstrip("\n")
+        text += f"\nwrote {out or 'the module to standard output'}"
+        print("\n".join(printable(line) for line in text.split("\n")), file=report)  # paths are user text
     return 0
-
-
-def default_output(compiled) -> Path:
-    stem = f"{compiled.program.family}_{compiled.variant or 'default'}{'_fused' if compiled.fused else ''}"
-    return Path("build") / f"{stem}.py"
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write all of `data` or nothing: a temporary file renamed over the target."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data if isinstance(data, bytes) else data.encode())
-        tmp.replace(path)
-    except OSError as exc:
-        raise ArchError(f"cannot write '{path}': {exc.strerror}", hint="choose another -o path") from None
 
 
 if __name__ == "__main__":

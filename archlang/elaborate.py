@@ -1,27 +1,34 @@
-"""Elaboration: a program plus settings becomes the IR graph.
+"""Elaboration: a lowered program plus settings becomes the IR graph.
 
-Statements run like a small interpreter over compile-time values: `if` picks a branch, loops
-unroll, blocks are instantiated with bound parameters, and every layer or tensor operation
-adds an IR node in the module scope its labels spell out (`stages.1.blocks.0.mlp.fc1`).
-Shapes are not computed here; the check-shapes pass does that for a given input size.
+The lowered statements (`archlang.lower`) run like a small interpreter over compile-time values:
+`if` picks a branch, loops unroll, blocks are instantiated with bound parameters, and every layer
+or tensor operation adds an IR node in the module scope its labels spell out
+(`stages.1.blocks.0.mlp.fc1`). What a statement means was decided by the lowering; this module
+only computes values. Shapes are not computed here; the check-shapes pass does that.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from . import lower as L
 from . import syntax as S
+from .bodies import choosable
 from .errors import ArchError, Span, did_you_mean
-from .evaluate import MULTI_OUTPUT, ExprEvaluator, check_op_args, describe, show_value, signature
+from .evaluate import ExprEvaluator, describe
 from .ir import Graph, ModuleInfo
-from .ops import OPS, OpDef
+from .limits import MAX_NODES, Budget
+from .lower import bind, block_signature, signature
+from .ops import OPS, Attrs
 from .parser import keyword_hint
 from .program import Program, literal
-from .values import BUILTINS, Sym, Tensor
+from .pynames import check_attr
+from .shapes import ShapeError
+from .values import BUILTINS, Sym, Tensor, has_sym
 
 MAX_DEPTH = 64
-MAX_NODES = 250_000  # ViT-g/14 is about 1,000 IR nodes; this many means a runaway loop
 
 
 @dataclass
@@ -34,52 +41,42 @@ class Frame:
     sequential: bool = False
     next_index: int = 0
     names: dict[str, Span] = field(default_factory=dict)
-    result: Tensor | None = None
+    result: Tensor | tuple[Tensor, ...] | None = None
 
-    def child(self, path: str, body=(), model_level: bool | None = None) -> Frame:
+    def child(self, path: str, sequential: bool = False) -> Frame:
         consts = {k: v for k, v in self.env.items() if not isinstance(v, Tensor)}
-        level = self.model_level if model_level is None else model_level
-        return Frame(path, consts, level, is_sequential(body))
+        return Frame(path, consts, self.model_level, sequential)
 
 
 def join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def is_sequential(body) -> bool:
-    """A body with unlabelled layers that own parameters numbers its modules like nn.Sequential."""
-    for st in body:
-        if isinstance(st, S.Layer) and st.label is None and st.targets is None:
-            op = OPS.get(st.callee)
-            if op is None or op.kind == "module":
-                return True
-        if isinstance(st, S.If) and any(is_sequential(b) for _, b in st.arms):
-            return True
-    return False
-
-
 class Elaborator(ExprEvaluator):
-    def __init__(self, program: Program, variant: str | None, settings: dict[str, object],
-                 recipes: dict[int, tuple] | None = None):
+    def __init__(self, program: Program, variant: str | None, settings: dict[str, object]):
         self.program, self.settings = program, settings
-        self.recipes = recipes or {}  # fused layer statements -> weight recipes (deploy form)
+        self.lowering: L.Lowering | None = None  # set by run()
         self.graph = Graph(program.family, variant, dict(settings))
         self.instances: dict[str, list[tuple[str, dict]]] = defaultdict(list)
         self.cur: Frame | None = None
         self.depth = 0
+        self.budget = Budget()  # steps and value sizes (limits.py)
         self.outer_roles: tuple[str, ...] = ()  # roles written on an enclosing if/residual/sum/loop
+        self.building = False  # evaluating a build-time statement: its nodes are computed in __init__
+        self.init_shapes: dict[int, tuple] = {}  # shapes of build-time tensors (known at once)
+        self.computed: dict[int, Tensor] = {}  # computed buffer/weight node -> the value it was made from
 
     # ---------------------------------------------------------------- entry
     def run(self) -> Graph:
+        model_body, self.lowering = L.lower_program(self.program)
         model = self.program.model
-        frame = Frame("", {}, model_level=True, sequential=is_sequential(model.body))
+        frame = Frame("", {}, model_level=True)
         self.graph.modules[""] = ModuleInfo("", "model", self.program.family, model.roles, model.span)
         dims = self.input_dims(frame)
         x = self.add_node("input", [], {"shape": dims}, frame, self.input_span())
-        out = self.body(model.body, frame, x)
+        out = self.body(model_body.stmts, frame, x)
         self.graph.output = out.node
         self.graph.instances = dict(self.instances)
-        self.check_emitted()
         return self.graph
 
     def input_span(self) -> Span:
@@ -120,11 +117,29 @@ class Elaborator(ExprEvaluator):
             raise ArchError(f"the graph grew past {MAX_NODES:,} nodes here", span,
                             hint="is a repeat count or loop bound far larger than intended?")
         ids = [t.node for t in inputs]
-        return Tensor(self.graph.add(op, ids, attrs, scope, name, module, span).id)
+        node = self.graph.add(op, ids, attrs, scope, name, module, span, init=self.building)
+        if self.building:
+            self.init_shapes[node.id] = self.build_shape(node)
+        return Tensor(node.id)
+
+    def build_shape(self, node) -> tuple:
+        """A build-time tensor's shape, computed as it is made: it depends on no input, and a
+        computed buffer's shape is known from it."""
+        if any(has_sym(v) for v in node.attr_dict.values()):
+            raise ArchError("a build-time tensor's sizes must be known at compile time, not from the input",
+                            node.span, hint="shape(t) and input sizes are run-time sizes")
+        try:
+            return OPS[node.op].shape(Attrs(node.attr_dict), [self.init_shapes[i] for i in node.inputs])
+        except ShapeError as exc:
+            raise ArchError(exc.message, node.span, hint=exc.hint) from None
 
     def claim(self, frame: Frame, name: str, span: Span) -> str:
-        if name in frame.names:
-            first = frame.names[name]
+        # `bn[0]:` claims the container `bn` too: a later plain `bn:` would replace its ModuleList
+        container = name.partition(".")[0]
+        taken = [n for n in frame.names if n == name or n.partition(".")[0] == container
+                 and (n == container or name == container)]
+        if taken:
+            first = frame.names[taken[0]]
             raise ArchError(f"'{name}' is already a module or tensor name in this scope", span,
                             notes=(("first used here", first),), hint="labels name modules and must be unique")
         frame.names[name] = span
@@ -137,6 +152,8 @@ class Elaborator(ExprEvaluator):
             name, span = str(frame.next_index), None
         else:
             name, span = label.name, label.span
+            if label.computed is not None:
+                name = self.computed_label(label, frame)
             if label.index is not None:
                 idx = self.const(label.index, frame, "a label index")
                 if not isinstance(idx, int) or isinstance(idx, bool):
@@ -152,6 +169,18 @@ class Elaborator(ExprEvaluator):
         frame.next_index += 1
         return self.claim(frame, name, span) if span else name
 
+    def computed_label(self, label: S.Label, frame: Frame) -> str:
+        """`layer{i + 1}:` -> 'layer' followed by the value (an int or a name part)."""
+        v = self.const(label.computed, frame, "a computed label")
+        if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, int) and v < 0):
+            raise ArchError(f"a computed label continues a name with an int >= 0 or a string, got {describe(v)}",
+                            label.computed.span)
+        name = f"{label.name}{v}"
+        if not name.isidentifier():
+            raise ArchError(f"'{name}' is not a valid module name", label.span,
+                            hint="labels are letters, digits and '_'")
+        return check_attr(name, label.span)
+
     # ---------------------------------------------------------------- bodies
     def body(self, stmts, frame: Frame, x: Tensor) -> Tensor:
         prev, self.cur = self.cur, frame
@@ -161,152 +190,166 @@ class Elaborator(ExprEvaluator):
 
     def run_stmts(self, stmts, frame: Frame, x: Tensor) -> Tensor:
         frame.env["x"] = x
-        for st in stmts:
+        for node in stmts:
+            self.budget.step(node.span)
             if frame.result is not None:
-                raise ArchError("statement after return", st.span, hint="return must be the last statement")
-            handler = getattr(self, "s_" + type(st).__name__)
-            control = isinstance(st, (S.If, S.Residual, S.Branches)) or (isinstance(st, S.For) and st.label is None)
-            if st.roles and control:
-                saved, self.outer_roles = self.outer_roles, self.outer_roles + st.roles
-                handler(st, frame)
+                raise ArchError("statement after return", node.span, hint="return must be the last statement")
+            handler = getattr(self, "s_" + type(node).__name__[1:])
+            control = isinstance(node, (L.LIf, L.LResidual, L.LBranches, L.LLoop))
+            if node.roles and control:
+                saved, self.outer_roles = self.outer_roles, self.outer_roles + node.roles
+                handler(node, frame)
                 self.outer_roles = saved
             else:
-                handler(st, frame)
+                handler(node, frame)
         out = frame.env["x"]
         if not isinstance(out, Tensor):
             raise ArchError(f"'x' must stay a tensor, but it was set to {describe(out)}", stmts[-1].span)
         return out
 
     # ---------------------------------------------------------------- statements
-    def s_Pass(self, st, frame):
+    def s_Pass(self, node, frame):
         pass
 
-    def s_Let(self, st, frame):
-        frame.env[st.name] = self.const(st.value, frame, f"'let {st.name}'")
+    def s_Let(self, node: L.LLet, frame):
+        frame.env[node.st.name] = self.const(node.st.value, frame, f"'let {node.st.name}'")
 
-    def s_Return(self, st, frame):
-        frame.result = self.tensor(st.value, frame)
+    def s_Return(self, node: L.LReturn, frame):
+        values = tuple(self.tensor(v, frame) for v in node.st.values)
+        frame.result = values[0] if len(values) == 1 else values
 
-    def s_Assign(self, st: S.Assign, frame: Frame):
-        kind, op = assign_kind(st)
-        if kind == "source":
-            return self.assign_source(st, op, frame)
-        if kind == "split":
-            return self.assign_split(st, frame)
-        value = self.expr(st.value, frame)
-        if len(st.targets) == 1:
-            frame.env[st.targets[0]] = value
+    @contextmanager
+    def build_time(self, build: bool):
+        """Evaluate a statement's expressions as build-time tensors when lowering says so."""
+        saved, self.building = self.building, build
+        try:
+            yield
+        finally:
+            self.building = saved
+
+    def s_Expr(self, node: L.LExpr, frame: Frame):
+        st = node.st
+        with self.build_time(node.build):
+            value = self.expr(st.value, frame)
+            if len(st.targets) == 1:
+                frame.env[st.targets[0]] = value
+                return
+            self.unpack(st.targets, value, st.value.span, frame)
+
+    def s_Source(self, node: L.LSource, frame: Frame):
+        name = self.claim(frame, node.st.targets[0], node.span)
+        op = node.binding.op
+        if node.computed:
+            with self.build_time(True):
+                value = self.tensor(node.binding.expr("shape"), frame)
+            attrs = {"shape": self.init_shapes[value.node], "init": "computed",
+                     **self.attrs(node.binding, frame, skip=("shape", "init", "std"))}
+            frame.env[name] = self.add_node(op.name, [value], attrs, frame, node.span, name=name)
+            self.computed[frame.env[name].node] = value  # what later build-time code reads
             return
-        self.unpack(st, value, frame)
+        attrs = self.attrs(node.binding, frame)
+        check_literal_init(attrs, node.binding)
+        frame.env[name] = self.add_node(op.name, [], attrs, frame, node.span, name=name)
 
-    def assign_source(self, st: S.Assign, op, frame: Frame):
-        name = self.claim(frame, st.targets[0], st.span)
-        call = st.value
-        attrs = self.bind_op(op, call.args, call.kwargs, frame, call.span)
-        frame.env[name] = self.add_node(op.name, [], attrs, frame, st.span, name=name)
+    def s_Split(self, node: L.LSplit, frame: Frame):
+        with self.build_time(node.build):
+            self.split(node, frame)
 
-    def assign_split(self, st: S.Assign, frame: Frame):
-        call = st.value
-        fn = call.func.id
-        t = self.tensor(call.args[0], frame)
-        kw = {k.name: self.const(k.value, frame, f"an argument of {fn}") for k in call.kwargs}
-        pos = [self.const(a, frame, f"an argument of {fn}") for a in call.args[1:]]
-        n = len(st.targets)
-        if fn == "chunk":
-            chunks = pos[0] if pos else kw.get("chunks", n)
-            dim = pos[1] if len(pos) > 1 else kw.get("dim", 0)
+    def split(self, node: L.LSplit, frame: Frame):
+        targets, span = node.st.targets, node.st.value.span
+        t = self.tensor(node.tensor, frame)
+        n = len(targets)
+        dim = 0 if node.dim is None else self.const(node.dim, frame, f"an argument of {node.fn}")
+        if node.fn == "chunk":
+            chunks = n if node.chunks is None else self.const(node.chunks, frame, "an argument of chunk")
             if chunks != n:
-                raise ArchError(f"chunk into {chunks} parts, but {n} names to bind", st.span)
-            outs = [self.add_node("chunk_part", [t], {"dim": dim, "chunks": n, "index": i}, frame, call.span)
+                raise ArchError(f"chunk into {chunks} parts, but {n} names to bind", node.span)
+            outs = [self.add_node("chunk_part", [t], {"dim": dim, "chunks": n, "index": i}, frame, span)
                     for i in range(n)]
         else:
-            dim = pos[0] if pos else kw.get("dim", 0)
-            outs = [self.add_node("select", [t], {"dim": dim, "index": i, "count": n}, frame, call.span)
+            outs = [self.add_node("select", [t], {"dim": dim, "index": i, "count": n}, frame, span)
                     for i in range(n)]
-        for name, out in zip(st.targets, outs):
+        for name, out in zip(targets, outs):
             frame.env[name] = out
 
-    def unpack(self, st: S.Assign, value, frame: Frame):
-        n = len(st.targets)
+    def unpack(self, targets, value, span: Span, frame: Frame):
+        n = len(targets)
         if isinstance(value, Tensor):
-            outs = [self.add_node("select", [value], {"dim": 0, "index": i, "count": n}, frame, st.value.span)
+            outs = [self.add_node("select", [value], {"dim": 0, "index": i, "count": n}, frame, span)
                     for i in range(n)]
         elif isinstance(value, tuple):
             if len(value) != n:
-                raise ArchError(f"cannot unpack {len(value)} values into {n} names", st.span)
+                raise ArchError(f"cannot unpack {len(value)} values into {n} names", span)
             outs = list(value)
         else:
-            raise ArchError(f"cannot unpack {describe(value)}", st.value.span)
-        for name, out in zip(st.targets, outs):
+            raise ArchError(f"cannot unpack {describe(value)}", span)
+        for name, out in zip(targets, outs):
             frame.env[name] = out
 
-    def s_Layer(self, st: S.Layer, frame: Frame):
-        if st.inputs is None:
-            inputs = [frame.env["x"]]
+    def s_Apply(self, node: L.LApply, frame: Frame):
+        st = node.st
+        inputs = [frame.env["x"]] if st.inputs is None else [self.tensor(e, frame) for e in st.inputs]
+        if node.block is not None:
+            out = self.call_block(node, inputs, frame)
         else:
-            inputs = [self.tensor(e, frame) for e in st.inputs]
-        bdef, op = self.layer_callee(st)
-        if bdef is not None:
-            name = self.module_name(st.label, frame, True)
-            out = self.call_block(bdef, st, inputs, name, frame)
-        else:
-            out = self.apply_op(op, st, inputs, frame)
+            out = self.apply_op(node, inputs, frame)
+        self.bind_result(st, out, frame)
+
+    def bind_result(self, st, out, frame: Frame) -> None:
+        """A layer's or group's output becomes x, or the names it is bound to."""
         if st.targets is None:
             frame.env["x"] = out
         elif len(st.targets) == 1:
             frame.env[st.targets[0]] = out
         else:
-            self.unpack(S.Assign(st.span, st.targets, S.Name(st.span, "_")), out, frame)
+            self.unpack(st.targets, out, st.span, frame)
 
-    def layer_callee(self, st: S.Layer):
-        """(block, None) or (None, op) for a layer statement, checked as far as no values are needed."""
-        bdef = self.program.blocks.get(st.callee)
-        op = OPS.get(st.callee)
-        if bdef is not None:
-            check_block_args(bdef, st.args, st.kwargs, st.span)
-            return bdef, None
-        if op is None:
-            known = list(self.program.blocks) + list(OPS)
-            raise ArchError(f"unknown layer '{st.callee}'", st.callee_span,
-                            hint=did_you_mean(st.callee, known) or "define it with `block name(...) { }`")
-        if op.kind == "source":
-            raise ArchError(f"{op.name}(...) makes a tensor; assign it to a name", st.span,
-                            hint=f"write `gamma = {op.name}([dim])`")
-        if op.kind == "function" and st.label is not None:
-            raise ArchError(f"{op.name} has no parameters and is not a module, so it takes no label",
-                            st.label.span, hint="drop the label")
-        check_op_args(op, st.args, st.kwargs, st.span)
-        return None, op
-
-    def apply_op(self, op, st: S.Layer, inputs, frame: Frame) -> Tensor:
-        is_module = op.kind == "module" or (op.kind == "act" and (st.label is not None or frame.sequential))
-        name = self.module_name(st.label, frame, is_module)
+    def apply_op(self, node: L.LApply, inputs, frame: Frame) -> Tensor:
+        op, st = node.op, node.st
+        binding = node.binding
+        if node.choice is not None:
+            op = self.chosen_op(node.choice, frame)
+            binding = bind(op, st.args[1:], st.kwargs, st.span)
+        name = self.module_name(st.label, frame, node.module)
         want = op.n_inputs
         if want >= 0 and len(inputs) != want:
             raise ArchError(f"{op.name} takes {want} tensor input(s), got {len(inputs)}", st.span)
-        attrs = self.bind_op(op, st.args, st.kwargs, frame, st.span)
+        attrs = self.attrs(binding, frame)
         if name is None:
             return self.add_node(op.name, inputs, attrs, frame, st.span)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "op", op.name, self.outer_roles + st.roles, st.span)
-        if id(st) in self.recipes:
-            self.graph.fusions[path] = (self.recipes[id(st)], frame.path)
+        if st.fused is not None:  # deploy form: how this layer's weights fold from the train form
+            self.graph.fusions[path] = (st.fused.recipe, frame.path)
         return self.add_node(op.name, inputs, attrs, frame, st.span, scope=path, name=name, module=True)
 
-    def call_block(self, bdef: S.BlockDef, st: S.Layer, inputs, name: str, frame: Frame) -> Tensor:
-        if len(inputs) != 1:
-            raise ArchError(f"block '{bdef.name}' takes one tensor input, got {len(inputs)}", st.span)
+    def chosen_op(self, choice: S.Expr, frame: Frame):
+        """The op a `layer(name, ...)` call names: a value looked up in the table of layers a
+        parameter may choose (never eval'd)."""
+        table = choosable()
+        v = self.const(choice, frame, "the name of a layer")
+        if not isinstance(v, str) or v not in table:
+            shown = f"'{v}'" if isinstance(v, str) else describe(v)
+            raise ArchError(f"{shown} is not a layer a parameter can choose", choice.span,
+                            hint=(did_you_mean(v, table) if isinstance(v, str) else None)
+                            or "choices: " + ", ".join(table))
+        return table[v]
+
+    def call_block(self, node: L.LApply, inputs, frame: Frame) -> Tensor:
+        bdef, st = node.block, node.st
         if self.depth >= MAX_DEPTH:
             raise ArchError(f"blocks nest deeper than {MAX_DEPTH} levels; is '{bdef.name}' recursive?", st.span)
+        name = self.module_name(st.label, frame, True)
         params = self.bind_block(bdef, st, frame)
         path = join(frame.path, name)
         roles = self.outer_roles + bdef.roles + st.roles
         self.graph.modules[path] = ModuleInfo(path, "block", bdef.name, roles, st.span)
         self.instances[bdef.name].append((path, dict(params)))
-        child = Frame(path, dict(params), model_level=False, sequential=is_sequential(bdef.body))
+        named = dict(zip(bdef.inputs, inputs))
+        child = Frame(path, {**params, **named}, model_level=False)
         self.depth += 1
         saved, self.outer_roles = self.outer_roles, ()
-        out = self.body(bdef.body, child, inputs[0])
+        out = self.body(self.lowering.block(bdef.name).stmts, child, named.get("x", inputs[0]))
         self.outer_roles = saved
         self.depth -= 1
         return out
@@ -322,182 +365,107 @@ class Elaborator(ExprEvaluator):
                 bound[p.name] = literal(p.default)
         return bound
 
-    def s_Group(self, st: S.Group, frame: Frame):
+    def s_Group(self, node: L.LGroup, frame: Frame):
+        st = node.st
+        x = frame.env["x"] if st.inputs is None else self.tensor(st.inputs[0], frame)
         name = self.module_name(st.label, frame, True)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "group", st.label.name, self.outer_roles + st.roles, st.span)
         saved, self.outer_roles = self.outer_roles, ()
-        frame.env["x"] = self.body(st.body, frame.child(path, st.body), frame.env["x"])
+        child = frame.child(path, node.body.sequential)
+        out = self.body(node.body.stmts, child, x)
         self.outer_roles = saved
+        self.bind_result(st, out, frame)
 
-    def s_Residual(self, st: S.Residual, frame: Frame):
+    def s_Residual(self, node: L.LResidual, frame: Frame):
         x0 = frame.env["x"]
-        main = self.run_stmts(st.body, frame, x0)
-        short = self.run_stmts(st.shortcut, frame, x0) if st.shortcut else x0
-        frame.env["x"] = self.add_node("add", [main, short], {}, frame, st.span)
+        main = self.run_stmts(node.body, frame, x0)
+        short = self.run_stmts(node.shortcut, frame, x0) if node.shortcut else x0
+        frame.env["x"] = self.add_node("add", [main, short], {}, frame, node.span)
 
-    def s_Branches(self, st: S.Branches, frame: Frame):
-        if len(st.branches) < 2:
-            raise ArchError(f"'{st.op}' needs at least two branches separated by '|'", st.span)
+    def s_Branches(self, node: L.LBranches, frame: Frame):
         x0 = frame.env["x"]
-        outs = []
-        for branch in st.branches:
-            if not branch:
-                raise ArchError("empty branch", st.span, hint="write identity() for a skip branch")
-            outs.append(self.run_stmts(branch, frame, x0))
-        op = "branch_sum" if st.op == "sum" else "branch_avg"
-        frame.env["x"] = self.add_node(op, outs, {"fused_name": st.fused_name}, frame, st.span)
+        outs = [self.run_stmts(branch, frame, x0) for branch in node.branches]
+        op = "branch_sum" if node.st.op == "sum" else "branch_avg"
+        frame.env["x"] = self.add_node(op, outs, {"fused_name": node.st.fused_name}, frame, node.span)
 
-    def s_If(self, st: S.If, frame: Frame):
-        for test, body in st.arms:
+    def s_If(self, node: L.LIf, frame: Frame):
+        for test, body in node.arms:
             if self.const(test, frame, "an if condition"):
                 self.run_stmts(body, frame, frame.env["x"])
                 return
-        if st.orelse is not None:
-            self.run_stmts(st.orelse, frame, frame.env["x"])
+        if node.orelse is not None:
+            self.run_stmts(node.orelse, frame, frame.env["x"])
 
-    def s_For(self, st: S.For, frame: Frame):
+    def loop_range(self, st: S.For, frame: Frame) -> range:
         bounds = [self.const(e, frame, "a loop bound") for e in (st.start, st.stop)]
         for e, v in zip((st.start, st.stop), bounds):
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ArchError(f"loop bounds are ints, got {describe(v)}", e.span)
-        if st.label is None:
-            for i in range(*bounds):
-                if st.var:
-                    frame.env[st.var] = i
-                self.run_stmts(st.body, frame, frame.env["x"])
-            return
+        self.budget.loop(st, bounds)
+        return range(*bounds)
+
+    def s_Loop(self, node: L.LLoop, frame: Frame):
+        st = node.st
+        for i in self.loop_range(st, frame):
+            if st.var:
+                frame.env[st.var] = i
+            self.run_stmts(node.body, frame, frame.env["x"])
+
+    def s_Container(self, node: L.LContainer, frame: Frame):
+        st = node.st
+        rng = self.loop_range(st, frame)
         cname = self.module_name(st.label, frame, True)
         cpath = join(frame.path, cname)
         self.graph.modules[cpath] = ModuleInfo(cpath, "container", st.label.name, (), st.span)
         x = frame.env["x"]
-        for k, i in enumerate(range(*bounds)):
+        for k, i in enumerate(rng):
             item = frame.child(cpath)
+            if node.module_list:  # the item's other inputs are tensors of the body around it
+                item.env = {**frame.env, **item.env}
             if st.var:
                 item.env[st.var] = i
             item.next_index = k
-            x = self.loop_item(st, item, x)
+            x = self.loop_item(node, item, x)
         frame.env["x"] = x
 
-    # ---------------------------------------------------------------- code this build did not run
-    def check_emitted(self) -> None:
-        """Codegen emits every arm, loop body and branch, and the blocks they call, also those this
-        build never ran (other settings may): check them as far as no values are needed."""
-        todo, seen = [self.program.model], set()
-        while todo:
-            for st in S.walk(todo.pop().body):
-                for e in self.static_stmt(st):
-                    self.static_expr(e)
-                if isinstance(st, S.Layer) and st.callee in self.program.blocks and st.callee not in seen:
-                    seen.add(st.callee)
-                    todo.append(self.program.blocks[st.callee])
-
-    def static_stmt(self, st) -> list[S.Expr]:
-        """Check one statement without values; return the expressions it holds."""
-        label = getattr(st, "label", None)
-        index = [label.index] if label is not None and label.index is not None else []
-        if isinstance(st, S.Layer):
-            _, op = self.layer_callee(st)
-            if op is not None:
-                self.static_pattern(op, st.args, st.kwargs)
-            return [*st.args, *(k.value for k in st.kwargs), *(st.inputs or ()), *index]
-        if isinstance(st, S.Assign):
-            if assign_kind(st)[0] != "expr":
-                return [*st.value.args, *(k.value for k in st.value.kwargs)]
-            return [st.value]
-        if isinstance(st, (S.Let, S.Return)):
-            return [st.value]
-        if isinstance(st, S.If):
-            return [test for test, _ in st.arms]
-        if isinstance(st, S.For):
-            return [st.start, st.stop, *index]
-        return index
-
-    def static_expr(self, e: S.Expr) -> None:
-        for sub in S.subexprs(e):
-            if isinstance(sub, S.Attr):
-                self.e_Attr(sub, None)
-            elif isinstance(sub, S.Call):
-                kind, op = self.check_call(sub)
-                if kind == "op":
-                    self.static_pattern(op, sub.args[1:], sub.kwargs)
-
-    def static_pattern(self, op: OpDef, args, kwargs) -> None:
-        """A literal rearrange pattern is checked even where it does not run."""
-        if op.name != "rearrange":
-            return
-        pattern = args[0] if args else next((k.value for k in kwargs if k.name == "pattern"), None)
-        if isinstance(pattern, S.Const):
-            self.check_pattern(pattern.value, pattern.span, {k.name: None for k in kwargs})
-
-    def loop_item(self, st: S.For, item: Frame, x: Tensor) -> Tensor:
-        """One iteration: a lone unlabelled layer is the item itself, anything else a group."""
-        only = st.body[0] if len(st.body) == 1 else None
-        if isinstance(only, S.Layer) and only.label is None and only.targets is None and only.inputs is None:
-            if only.callee in self.program.blocks or getattr(OPS.get(only.callee), "kind", "") == "module":
-                saved, self.outer_roles = self.outer_roles, self.outer_roles + st.roles
-                out = self.body((only,), item, x)
-                self.outer_roles = saved
-                return out
+    def loop_item(self, node: L.LContainer, item: Frame, x: Tensor) -> Tensor:
+        """One iteration: the lone layer is the item itself; any other body makes a group."""
+        st = node.st
+        if node.item is not None:
+            saved, self.outer_roles = self.outer_roles, self.outer_roles + st.roles
+            out = self.body((node.item,), item, x)
+            self.outer_roles = saved
+            return out
         path = join(item.path, str(item.next_index))
         self.graph.modules[path] = ModuleInfo(path, "group", st.label.name, st.roles, st.span)
-        group = Frame(path, item.env, item.model_level, is_sequential(st.body))
-        return self.body(st.body, group, x)
+        group = Frame(path, item.env, item.model_level, node.body.sequential)
+        return self.body(node.body.stmts, group, x)
 
 
-def assign_kind(st: S.Assign) -> tuple[str, OpDef | None]:
-    """("source", op) for `w = weight(...)`, ("split", None) for `a, b = chunk(...)`, else
-    ("expr", None); checked as far as no values are needed."""
-    v = st.value
-    if isinstance(v, S.Call) and isinstance(v.func, S.Name):
-        op = OPS.get(v.func.id)
-        if op is not None and op.kind == "source":
-            if len(st.targets) != 1:
-                raise ArchError(f"{op.name}(...) makes one tensor; assign it to one name", st.span)
-            check_op_args(op, v.args, v.kwargs, v.span)
-            return "source", op
-        if v.func.id in MULTI_OUTPUT:
-            if not v.args:
-                raise ArchError(f"{v.func.id} needs a tensor", v.span)
-            return "split", None
-    return "expr", None
+def check_literal_init(attrs: dict, binding) -> None:
+    """A list initialiser (`init = [0, 1, 2]`) holds one number per element of the shape."""
+    init = attrs.get("init")
+    if not isinstance(init, tuple):
+        return
+    flat = _flatten(init)
+    span = binding.expr("init").span
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+        raise ArchError("a list initialiser holds numbers", span)
+    count = 1
+    for d in attrs["shape"]:
+        count *= d if isinstance(d, int) else 0
+    if len(flat) != count:
+        raise ArchError(f"the initialiser has {len(flat)} values, but shape {list(attrs['shape'])} holds {count}",
+                        span, hint="give one value per element (nested lists are read in row-major order)")
 
 
-def check_block_args(bdef: S.BlockDef, args, kwargs, span: Span) -> None:
-    """The arguments fit the block's parameters, like a Python call; values are not needed."""
-    names = [p.name for p in bdef.params]
-    if len(args) > len(names):
-        raise ArchError(f"block '{bdef.name}' takes {len(names)} argument(s), got {len(args)}",
-                        args[len(names)].span, hint=f"signature: {block_signature(bdef)}")
-    given = set(names[:len(args)])
-    for kw in kwargs:
-        if kw.name not in names:
-            raise ArchError(f"block '{bdef.name}' has no parameter '{kw.name}'", kw.span,
-                            hint=did_you_mean(kw.name, names) or f"signature: {block_signature(bdef)}")
-        if kw.name in given:
-            raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
-        given.add(kw.name)
-    for p in bdef.params:
-        if p.name not in given and p.default is None:
-            raise ArchError(f"block '{bdef.name}' is missing argument '{p.name}'", span,
-                            hint=f"signature: {block_signature(bdef)}")
+def _flatten(v) -> list:
+    return [x for item in v for x in _flatten(item)] if isinstance(v, tuple) else [v]
 
 
-def block_signature(bdef: S.BlockDef) -> str:
-    parts = [p.name if p.default is None else f"{p.name}={_fmt_literal(p.default)}" for p in bdef.params]
-    return f"{bdef.name}({', '.join(parts)})"
-
-
-def _fmt_literal(e) -> str:
-    try:
-        return show_value(literal(e))
-    except ArchError:
-        return "..."
-
-
-def elaborate(program: Program, variant: str | None, settings: dict[str, object],
-              recipes: dict[int, tuple] | None = None) -> Graph:
-    return Elaborator(program, variant, settings, recipes).run()
+def elaborate(program: Program, variant: str | None, settings: dict[str, object]) -> Graph:
+    return Elaborator(program, variant, settings).run()
 
 
 __all__ = ["elaborate", "Elaborator", "Frame", "signature", "block_signature"]

@@ -10,17 +10,20 @@ from __future__ import annotations
 import operator
 
 from . import syntax as S
-from .einpattern import PatternError, check_sizes, parse_pattern
-from .errors import ArchError, Span, did_you_mean
-from .ops import OPS, REQUIRED, OpDef
+from .binding import Binding, bind, check_pattern, default, plan_call, signature
+from .errors import ArchError, Span
+from .limits import check_operands
+from .ops import OPS, OpDef, check_args
+from .ops.index import IndexTensor
 from .values import BUILTINS, ShapeOf, Sym, Tensor, sym_binop
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
           "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "@": operator.matmul,
           "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
           ">": operator.gt, ">=": operator.ge}
-_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow", "@": "matmul"}
-MULTI_OUTPUT = {"chunk", "unbind"}
+# Operators on tensors: the binary ops whose `syntax` is `a <operator> b` in the op table.
+_TENSOR_OPS = {op.syntax.split()[1]: name for name, op in OPS.items()
+               if op.n_inputs == 2 and op.syntax.startswith("a ") and op.syntax.endswith(" b")}
 
 
 def describe(value) -> str:
@@ -36,20 +39,24 @@ def describe(value) -> str:
 
 
 class ExprEvaluator:
-    """Needs: self.graph, self.lookup(name, frame, span), self.add_node(...)."""
+    """Needs: self.graph, self.lookup(name, frame, span), self.add_node(...), self.building (a
+    build-time statement is evaluated) and self.computed (computed buffers -> their values)."""
 
     def expr(self, e: S.Expr, frame):
         method = getattr(self, "e_" + type(e).__name__)
-        return method(e, frame)
+        return self.budget.value(method(e, frame), e.span)
 
     def const(self, e: S.Expr, frame, what: str = "this value"):
         """Evaluate `e` and insist on a compile-time value."""
-        v = self.expr(e, frame)
+        return self.known(self.expr(e, frame), e, what)
+
+    def known(self, v, e: S.Expr, what: str):
+        """`v`, the value of `e`, if it is known at compile time."""
         if isinstance(v, Tensor):
             raise ArchError(f"{what} must be known at compile time, but it is a tensor", e.span)
         if _contains_sym(v):
             raise ArchError(f"{what} must be known at compile time, but it depends on the input size",
-                            e.span, hint="run-time sizes (B, H, W, shape(t)) can only size reshapes")
+                            e.span, hint="run-time sizes (B, H, W, shape(t)) can only size reshapes and scale tensors")
         return v
 
     def tensor(self, e: S.Expr, frame) -> Tensor:
@@ -63,7 +70,10 @@ class ExprEvaluator:
         return e.value
 
     def e_Name(self, e, frame):
-        return self.lookup(e.id, frame, e.span)
+        v = self.lookup(e.id, frame, e.span)
+        if self.building and isinstance(v, Tensor) and v.node in self.computed:
+            return self.computed[v.node]  # build-time code reads a computed buffer's values
+        return v
 
     def e_ListExpr(self, e, frame):
         return tuple(self.expr(i, frame) for i in e.items)
@@ -84,25 +94,27 @@ class ExprEvaluator:
             except TypeError:
                 raise ArchError(f"'{e.op}' is not defined for run-time sizes", e.span,
                                 hint="sizes support + - * and //") from None
-        _check_size(e, a, b)
+        check_operands(e.op, a, b, e.span)
         try:
             return _ARITH[e.op](a, b)
         except ZeroDivisionError:
             raise ArchError("division by zero", e.span) from None
+        except OverflowError:
+            raise ArchError(f"the result of '{e.op}' is too large", e.span) from None
         except TypeError:
             raise ArchError(f"cannot apply '{e.op}' to {describe(a)} and {describe(b)}", e.span) from None
 
     def tensor_binop(self, e, a, b) -> Tensor:
         if e.op not in _TENSOR_OPS:
             raise ArchError(f"'{e.op}' is not defined for tensors", e.span,
-                            hint="conditions are decided at compile time and cannot test tensors")
+                            hint="tensors take + - * / ** @ and comparisons")
         op = _TENSOR_OPS[e.op]
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             return self.add_node(op, [a, b], {}, frame=None, span=e.span)
-        if op == "matmul":
+        if OPS[op].has("matmul"):
             raise ArchError("'@' needs two tensors", e.span)
         tensor, scalar = (a, b) if isinstance(a, Tensor) else (b, a)
-        if not isinstance(scalar, (int, float)) or isinstance(scalar, bool):
+        if not isinstance(scalar, (int, float, Sym)) or isinstance(scalar, bool):
             raise ArchError(f"cannot apply '{e.op}' to a tensor and {describe(scalar)}", e.span)
         attrs = {"scalar": scalar, "reverse": not isinstance(a, Tensor)}
         return self.add_node(op, [tensor], attrs, frame=None, span=e.span)
@@ -124,8 +136,7 @@ class ExprEvaluator:
     def e_Index(self, e, frame):
         base = self.expr(e.value, frame)
         if isinstance(base, Tensor):
-            subs = tuple(self._subscript(s, frame) for s in e.subs)
-            return self.add_node("index", [base], {"subs": subs}, frame=None, span=e.span)
+            return self.tensor_index(base, e, frame)
         if isinstance(base, ShapeOf) and len(e.subs) == 1 and not isinstance(e.subs[0], S.Slice):
             return Sym("dim", base.node, self.const(e.subs[0], frame, "an axis"))
         if not isinstance(base, tuple):
@@ -144,12 +155,37 @@ class ExprEvaluator:
                             hint=f"the list is {list(base)}")
         return base[sub]
 
+    def tensor_index(self, base: Tensor, e, frame) -> Tensor:
+        """`t[...]`: basic indexing, or advanced indexing when a subscript is a tensor."""
+        subs, indices = [], []
+        for s in e.subs:
+            v = None if isinstance(s, S.Slice) else self.expr(s, frame)
+            if isinstance(v, Tensor):
+                indices.append(v)
+                subs.append(IndexTensor(len(indices)))
+                continue
+            sub = self._slice(s, frame) if isinstance(s, S.Slice) else self._index(v, s)
+            if isinstance(sub, tuple) and sub[2] is not None and sub[2] <= 0:
+                raise ArchError("tensor slices need a positive step", s.step.span,
+                                hint="flip(t, dims) reverses axes: flip(x, 1) for x[:, ::-1]")
+            subs.append(sub)
+        if indices:
+            return self.add_node("advanced_index", [base, *indices], {"subs": tuple(subs)}, frame=None, span=e.span)
+        return self.add_node("index", [base], {"subs": tuple(subs)}, frame=None, span=e.span)
+
     def _subscript(self, s, frame):
         if isinstance(s, S.Slice):
-            return tuple(None if p is None else self.const(p, frame, "a slice bound") for p in (s.lo, s.hi, s.step))
-        v = self.const(s, frame, "an index")
+            return self._slice(s, frame)
+        return self._index(self.const(s, frame, "an index"), s)
+
+    def _slice(self, s: S.Slice, frame) -> tuple:
+        return tuple(None if p is None else self.const(p, frame, "a slice bound") for p in (s.lo, s.hi, s.step))
+
+    def _index(self, v, s):
+        if _contains_sym(v):
+            raise ArchError("an index must be known at compile time, but it depends on the input size", s.span)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-            raise ArchError(f"indices are ints, slices or none, got {describe(v)}", s.span)
+            raise ArchError(f"indices are ints, slices, none or long tensors, got {describe(v)}", s.span)
         return v
 
     def e_Slice(self, e, frame):
@@ -161,182 +197,86 @@ class ExprEvaluator:
 
     # -- calls
     def e_Call(self, e, frame):
-        kind, target = self.check_call(e)
-        if kind == "builtin":
-            return self.call_builtin(target, e, frame)
-        if kind == "shape":
-            return ShapeOf(self.tensor(e.args[0], frame).node)
-        return self.call_op_expr(target, e, frame)
+        plan = plan_call(e, self.program.blocks)
+        if plan.kind == "builtin":
+            return self.call_builtin(plan.name, e, frame)
+        if plan.kind == "shape":
+            return ShapeOf(self.tensor(plan.tensors[0], frame).node)
+        if plan.build:  # a generator without a tensor: a build-time tensor (lowering placed it)
+            tensors, scalars = [], ()
+        elif plan.tensor_list:
+            items = self.expr(plan.tensors[0], frame)
+            if not isinstance(items, tuple) or not items or not all(isinstance(t, Tensor) for t in items):
+                raise ArchError(f"{plan.name} takes a list of tensors first", plan.tensors[0].span)
+            tensors, scalars = list(items), ()
+        else:
+            tensors, scalars = self.operands(plan, frame)
+        attrs = self.attrs(plan.binding, frame)
+        if scalars:
+            attrs["scalars"] = scalars
+        return self.add_node(plan.name, tensors, attrs, frame=None, span=e.span)
 
-    def check_call(self, e: S.Call) -> tuple[str, object]:
-        """What a call in an expression calls, with the checks that need no values:
-        ("builtin", name), ("shape", None) or ("op", OpDef)."""
-        if not isinstance(e.func, S.Name):
-            raise ArchError("only named functions and ops can be called", e.func.span)
-        name = e.func.id
-        if name in BUILTINS:
-            return "builtin", name
-        if name == "shape":
-            if len(e.args) != 1 or e.kwargs:
-                raise ArchError("shape takes one tensor: shape(t)", e.span)
-            return "shape", None
-        if name in MULTI_OUTPUT:
-            raise ArchError(f"{name}(...) returns several tensors: unpack it, e.g. a, b = {name}(...)", e.span)
-        op = OPS.get(name)
-        if op is None:
-            if name in self.program.blocks:
-                raise ArchError(f"block '{name}' is a layer: apply it in a statement", e.span,
-                                hint=f"write `y = label: {name}(...)(t)`")
-            known = list(BUILTINS) + [n for n, o in OPS.items() if o.kind in ("function", "act") and not o.syntax]
-            raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known))
-        if op.kind == "module":
-            raise ArchError(f"'{name}' has parameters, so it needs a label to name them", e.span,
-                            hint=f"write `y = label: {name}(...)(t)`")
-        if op.kind == "source":
-            raise ArchError(f"{name}(...) must be assigned to a name, which names the tensor", e.span,
-                            hint=f"write `gamma = {name}([dim])`")
-        n = op.n_inputs
-        if n == -1 and not e.args:
-            raise ArchError(f"{op.name} needs a list of tensors first", e.span)
-        if len(e.args) < n:
-            raise ArchError(f"{op.name} takes {n} tensor argument(s) first", e.span)
-        check_op_args(op, e.args[1 if n == -1 else n:], e.kwargs, e.span)
-        return "op", op
+    def operands(self, plan, frame) -> tuple[list[Tensor], tuple]:
+        """The tensor operands of an op call, and the (position, number) of those the op lets a
+        plain number take (`where(mask, x, 0.0)`)."""
+        op = plan.binding.op
+        tensors, scalars = [], []
+        for i, a in enumerate(plan.tensors):
+            v = self.expr(a, frame)
+            if i in op.scalars and isinstance(v, (int, float)) and not isinstance(v, bool):
+                scalars.append((i, v))
+            elif isinstance(v, Tensor):
+                tensors.append(v)
+            else:
+                raise ArchError(f"expected a tensor here, got {describe(v)}", a.span,
+                                hint=f"signature: {signature(op)}")
+        return tensors, tuple(scalars)
 
     def call_builtin(self, name, e, frame):
         fn = BUILTINS[name][0]
-        args = [self.const(a, frame, f"an argument of {name}") for a in e.args]
-        kwargs = {k.name: self.const(k.value, frame, f"an argument of {name}") for k in e.kwargs}
+        what = f"an argument of {name}"
+        args = []
+        if name in OPS and e.args:  # abs(t), sum(t): on a tensor, the op of that name
+            first = self.expr(e.args[0], frame)
+            if isinstance(first, Tensor):
+                attrs = self.bind_op(OPS[name], e.args[1:], e.kwargs, frame, e.span)
+                return self.add_node(name, [first], attrs, frame=None, span=e.span)
+            args.append(self.known(first, e.args[0], what))
+        args += [self.const(a, frame, what) for a in e.args[len(args):]]
+        kwargs = {k.name: self.const(k.value, frame, what) for k in e.kwargs}
         try:
             return fn(*args, **kwargs)
-        except (TypeError, ValueError, ZeroDivisionError) as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise ArchError(f"{name}(...) failed: {exc}", e.span) from None
 
-    def call_op_expr(self, op: OpDef, e: S.Call, frame):
-        n = op.n_inputs
-        if n == -1:
-            items = self.expr(e.args[0], frame)
-            if not isinstance(items, tuple) or not items or not all(isinstance(t, Tensor) for t in items):
-                raise ArchError(f"{op.name} takes a list of tensors first", e.args[0].span)
-            tensors, rest = list(items), e.args[1:]
-        else:
-            tensors = [self.tensor(a, frame) for a in e.args[:n]]
-            rest = e.args[n:]
-        attrs = self.bind_op(op, rest, e.kwargs, frame, e.span)
-        return self.add_node(op.name, tensors, attrs, frame=None, span=e.span)
+    def attrs(self, binding: Binding, frame, skip: tuple[str, ...] = ()) -> dict:
+        """Values of a binding's arguments (defaults filled in), as the IR node's attributes."""
+        op = binding.op
+        out = {}
+        for name, e in binding.args:
+            if name not in skip:
+                out[name] = default(op, name) if e is None else self.op_arg(op, name, e, frame)
+        check_args(op, out, {name: e.span for name, e in binding.args if e is not None}, binding.span)
+        if op.varkw:
+            out["sizes"] = tuple((k, self.expr(e, frame)) for k, e in binding.sizes)
+            pattern = binding.expr("pattern")
+            check_pattern(out["pattern"], pattern.span, dict(out["sizes"]))
+        return out
 
     def bind_op(self, op: OpDef, args, kwargs, frame, span: Span) -> dict:
-        """Bind call arguments to the op's signature (like Python), evaluating them."""
-        names = check_op_args(op, args, kwargs, span)
-        bound = {}
-        for a, v in zip(names, args):
-            bound[a] = (self.op_arg(op, a, v, frame), v.span)
-        extra = {}
-        for kw in kwargs:
-            if kw.name in names:
-                bound[kw.name] = (self.op_arg(op, kw.name, kw.value, frame), kw.value.span)
-            else:
-                extra[kw.name] = self.expr(kw.value, frame)
-        out = {}
-        for arg in op.args:
-            if arg.name in bound:
-                out[arg.name] = bound[arg.name][0]
-            elif op.varkw and arg.name == "sizes":
-                out["sizes"] = tuple(extra.items())
-            else:
-                out[arg.name] = arg.default
-        if op.name == "rearrange":
-            self.check_pattern(out["pattern"], bound["pattern"][1] if "pattern" in bound else span,
-                               dict(out.get("sizes", ())))
-        return out
+        """Bind and evaluate call arguments (what a layer statement's op receives)."""
+        return self.attrs(bind(op, args, kwargs, span), frame)
 
     def op_arg(self, op: OpDef, name: str, e: S.Expr, frame):
         v = self.expr(e, frame)
         if isinstance(v, Tensor):
             raise ArchError(f"argument '{name}' of {op.name} must be a value, not a tensor", e.span)
-        if _contains_sym(v) and op.name not in ("reshape", "expand"):
+        if _contains_sym(v) and not op.has("reshape"):  # only layout ops take run-time sizes
             raise ArchError(f"argument '{name}' of {op.name} depends on the input size", e.span,
                             hint="module sizes must be known at compile time")
         return v
 
-    def check_pattern(self, pattern, span: Span, sizes: dict) -> None:
-        if not isinstance(pattern, str):
-            raise ArchError("a rearrange pattern is a string", span, hint='e.g. "b c h w -> b h w c"')
-        try:
-            parse_pattern(pattern)
-            check_sizes(pattern, sizes)
-        except PatternError as exc:
-            literal = span.end_line == span.line and span.end_col - span.col == len(pattern) + 2
-            col, width = (span.col + 1 + exc.offset, exc.width) if literal else (span.col, span.end_col - span.col)
-            raise ArchError(exc.message, Span(span.file, span.line, col, span.line, col + width),
-                            hint=exc.hint) from None
 
-
-def check_op_args(op: OpDef, args, kwargs, span: Span) -> tuple[str, ...]:
-    """The arguments (besides tensors) fit the op's signature, like a Python call; values are
-    not needed. Returns the names positional arguments bind to."""
-    names = ("pattern",) if op.name == "rearrange" else op.arg_names
-    if op.name == "rearrange":
-        pattern = args[0] if args else next((k.value for k in kwargs if k.name == "pattern"), None)
-        if pattern is not None and not (isinstance(pattern, S.Const) and isinstance(pattern.value, str)):
-            raise ArchError("write the rearrange pattern as a string literal", pattern.span,
-                            hint="patterns are lowered to reshapes when the spec is compiled")
-    if len(args) > len(names):
-        raise ArchError(f"{op.name} takes at most {len(names)} argument(s) besides tensors, "
-                        f"got {len(args)}", args[len(names)].span, hint=f"signature: {signature(op)}")
-    given = set(names[:len(args)])
-    for kw in kwargs:
-        if kw.name in given:
-            raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
-        if kw.name not in names and not op.varkw:
-            raise ArchError(f"{op.name} has no argument '{kw.name}'", kw.span,
-                            hint=did_you_mean(kw.name, names) or f"signature: {signature(op)}")
-        given.add(kw.name)
-    for arg in op.args:
-        if arg.default is REQUIRED and arg.name not in given and not (op.varkw and arg.name == "sizes"):
-            raise ArchError(f"{op.name} is missing argument '{arg.name}'", span, hint=f"signature: {signature(op)}")
-    return names
-
-
-def _check_size(e, a, b) -> None:
-    """Refuse constants that would take the compiler's memory or time (2 ** 2 ** 40, "a" * 10 ** 12)."""
-    if e.op == "**" and isinstance(b, (int, float)) and isinstance(a, (int, float)) and abs(b) > 4096 \
-            and abs(a) > 1:
-        raise ArchError(f"the power {a} ** {b} is too large to compute", e.span)
-    if e.op == "*" and any(isinstance(v, (str, tuple)) for v in (a, b)):
-        count = b if isinstance(b, int) else a
-        seq = a if isinstance(b, int) else b
-        if isinstance(count, int) and count * max(1, len(seq)) > 1_000_000:
-            raise ArchError("this repetition would make more than a million items", e.span)
-
-
-def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:
-    """The op's arguments (besides tensors) as a spec author writes them: `k`, `stride=1`."""
-    parts = []
-    for a in op.args:
-        if op.varkw and a.name == "sizes":
-            parts.append(sizes)
-        elif a.default is REQUIRED:
-            parts.append(a.name)
-        else:
-            parts.append(f"{a.name}={show_value(a.default)}")
-    return parts
-
-
-def signature(op: OpDef) -> str:
-    parts = ["tensors" if op.n_inputs == -1 else "t"] * (1 if op.n_inputs else 0)
-    return f"{op.name}({', '.join(parts + arg_list(op))})"
-
-
-def show_value(v) -> str:
-    """A value as it would be written in a spec."""
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "[" + ", ".join(show_value(x) for x in v) + "]"
-    return f'"{v}"' if isinstance(v, str) else repr(v)
 
 
 def _contains_sym(v) -> bool:

@@ -1,16 +1,22 @@
 """Folding weights for the deploy form: evaluate fuse-reparam's recipes on train-form tensors.
 
-A recipe says how one fused conv or linear is made from the modules it replaced:
-    ("conv2d", path) | ("linear", path)   the weight and bias of a module
-    ("bn", path)                          a BatchNorm as an affine map (running statistics)
-    ("identity",)                         the identity map
-    ("then", first, second)               apply first, then second (conv then BN, BN then linear)
-    ("sum", items) | ("avg", items)       parallel branches of one input
-    ("at", label, recipe)                 the recipe, with paths inside the module `label`
-    ("own", recipe)                       (outermost only) paths inside the fused module's own
-                                          path: for unlabelled and indexed call sites (`c[i]:`)
-Folding always uses running statistics, so it does not matter whether the source model was in
-train mode; it is done in float64 and cast back to the model's dtype.
+A recipe is data (stored on the fused layer, recorded by elaboration in `Graph.fusions`) saying how
+one fused conv or linear is made from the modules it replaced. Leaves name train-form tensors by
+path, relative to the module that encloses the fused layer:
+    ("map", path)                 weight and bias of a conv or linear module
+    ("bn", path)                  a BatchNorm as a per-channel affine map (running statistics)
+    ("scale", path)               a per-channel weight (a layer scale) as a diagonal map
+    ("eye",)                      the identity map
+and combinators say how leaves compose:
+    ("then", first, second)       apply first, then second (conv then BN, BN then linear, map then scale)
+    ("sum", items) | ("avg", items)   parallel maps of one input
+    ("negate", item)              the negated map (a difference is a sum with one negated item)
+    ("at", label, recipe)         the recipe, with paths inside the module `label`
+    ("own", recipe)               (outermost only) paths inside the fused module's own path:
+                                  for unlabelled and indexed call sites (`c[i]:`)
+A map's kernel is zero-padded to the fused kernel; a diagonal or the identity in a conv becomes
+a centred one-hot kernel. Folding always uses running statistics, so it does not matter whether
+the source model was in train mode; it is done in float64 and cast back to the model's dtype.
 """
 
 from __future__ import annotations
@@ -18,9 +24,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+DIAGONAL = ("bn", "scale")  # leaves that scale and shift each channel
+
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+def is_diagonal(recipe) -> bool:
+    """A per-channel affine map: a BatchNorm or a scale, possibly inside a module."""
+    return recipe[0] in DIAGONAL or (recipe[0] == "at" and is_diagonal(recipe[2]))
 
 
 class Folder:
@@ -37,16 +50,19 @@ class Folder:
         kind = recipe[0]
         if kind == "at":
             return self.fold(recipe[2], _join(prefix, recipe[1]), target)
-        if kind in ("conv2d", "linear"):
+        if kind == "map":
             return self.module(_join(prefix, recipe[1]), target)
-        if kind == "identity":
+        if kind == "eye":
             return self.identity(target)
-        if kind == "bn":
-            scale, shift = self.bn(_join(prefix, recipe[1]))
+        if kind in DIAGONAL:
+            scale, shift = self.diagonal(recipe, prefix)
             w, _ = self.identity(target)
             return _scale_out(w, scale), shift
         if kind == "then":
             return self.then(recipe[1], recipe[2], prefix, target)
+        if kind == "negate":
+            w, b = self.fold(recipe[1], prefix, target)
+            return -w, -b
         if kind in ("sum", "avg"):
             parts = [self.fold(r, prefix, target) for r in recipe[1]]
             w = sum(p[0] for p in parts)
@@ -55,15 +71,26 @@ class Folder:
         raise ValueError(f"unknown recipe {kind}")
 
     def then(self, first, second, prefix: str, target: dict):
-        if second[0] == "bn":  # y = bn(f(x)): scale rows, shift the bias
+        if is_diagonal(second):  # y = d(f(x)): scale rows, scale and shift the bias
             w, b = self.fold(first, prefix, target)
-            scale, shift = self.bn(_join(prefix, second[1]))
+            scale, shift = self.diagonal(second, prefix)
             return _scale_out(w, scale), b * scale + shift
-        if first[0] == "bn":  # y = L(bn(x)) for a linear L: scale columns, push the shift through
+        if is_diagonal(first):  # y = L(d(x)) for a linear L: scale columns, push the shift through
             w, b = self.fold(second, prefix, target)
-            scale, shift = self.bn(_join(prefix, first[1]))
+            scale, shift = self.diagonal(first, prefix)
             return w * scale[None, :], w @ shift + b
         raise ValueError("unsupported composition")
+
+    def diagonal(self, recipe, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift) per channel of a diagonal recipe."""
+        kind = recipe[0]
+        if kind == "at":
+            return self.diagonal(recipe[2], _join(prefix, recipe[1]))
+        path = _join(prefix, recipe[1])
+        if kind == "scale":
+            scale = self.tensor(path).reshape(-1)
+            return scale, torch.zeros_like(scale)
+        return self.bn(path)
 
     def bn(self, path: str) -> tuple[torch.Tensor, torch.Tensor]:
         eps = self.attrs[path]["eps"]
@@ -76,9 +103,11 @@ class Folder:
     def module(self, path: str, target: dict):
         w = self.tensor(f"{path}.weight")
         b = self.tensor(f"{path}.bias") if f"{path}.bias" in self.state else torch.zeros(w.shape[0], dtype=w.dtype)
-        if w.dim() == 4:
-            pad = (target["kernel_size"] - w.shape[-1]) // 2
-            w = F.pad(w, [pad] * 4)
+        if w.dim() == 4:  # centre the kernel in the target's (h, w) window
+            k = target["kernel_size"]
+            kh, kw = k if isinstance(k, tuple) else (k, k)
+            ph, pw = (kh - w.shape[-2]) // 2, (kw - w.shape[-1]) // 2
+            w = F.pad(w, [pw, pw, ph, ph])
         return w, b
 
     def identity(self, target: dict):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from .errors import Span
+from .ops import OPS
 from .shapes import fmt
 
 
@@ -29,6 +30,8 @@ class Node:
     module: bool  # True when the node is a module of its own (scope is its path)
     span: Span
     shape: tuple | None = None
+    dtype: str | None = None  # "float" | "long" | "bool", set with the shape
+    init: bool = False  # computed once in the module's __init__ (a build-time tensor), not in forward
 
     def attr(self, key: str, default=None):
         for k, v in self.attrs:
@@ -70,10 +73,12 @@ class Graph:
     instances: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
     # deploy form only: fused module path -> (weight recipe, scope its paths are relative to)
     fusions: dict[str, tuple] = field(default_factory=dict)
+    shaped: bool = False  # every node carries its shape (set by check-shapes)
 
     # -- construction
-    def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span) -> Node:
-        node = Node(self.next_id, op, tuple(inputs), tuple(attrs.items()), scope, name, module, span)
+    def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span,
+            init: bool = False) -> Node:
+        node = Node(self.next_id, op, tuple(inputs), tuple(attrs.items()), scope, name, module, span, init=init)
         self.next_id += 1
         self.g.add_node(node.id, node=node)
         for pos, src in enumerate(node.inputs):
@@ -83,10 +88,11 @@ class Graph:
     def replace(self, node: Node) -> None:
         self.g.nodes[node.id]["node"] = node
 
-    def with_shapes(self, shapes: dict[int, tuple]) -> Graph:
-        out = dataclasses.replace(self, g=self.g.copy())
+    def with_shapes(self, shapes: dict[int, tuple], dtypes: dict[int, str] | None = None) -> Graph:
+        out = dataclasses.replace(self, g=self.g.copy(), shaped=True)
         for nid, shape in shapes.items():
-            out.g.nodes[nid]["node"] = dataclasses.replace(self.node(nid), shape=shape)
+            dtype = (dtypes or {}).get(nid)
+            out.g.nodes[nid]["node"] = dataclasses.replace(self.node(nid), shape=shape, dtype=dtype)
         return out
 
     # -- queries
@@ -103,7 +109,7 @@ class Graph:
 
     @property
     def input(self) -> Node:
-        return next(n for n in self.nodes() if n.op == "input")
+        return next(n for n in self.nodes() if _op(n).has("model_input"))
 
     def users(self, nid: int) -> list[Node]:
         return [self.node(u) for u in sorted(self.g.successors(nid))]
@@ -119,8 +125,10 @@ class Graph:
         return tuple(roles)
 
     # -- invariants
-    def lint(self, shaped: bool = False) -> list[str]:
-        """Problems with the graph's invariants (an empty list when it is well formed)."""
+    def lint(self, shaped: bool | None = None) -> list[str]:
+        """Problems with the graph's invariants (an empty list when it is well formed); shapes
+        are required when `shaped` says so, by default once check-shapes has run."""
+        shaped = self.shaped if shaped is None else shaped
         problems = []
         if not nx.is_directed_acyclic_graph(self.g):
             problems.append("graph has a cycle")
@@ -131,9 +139,13 @@ class Graph:
             for i in n.inputs:
                 if i not in self.g or i >= n.id:
                     problems.append(f"%{n.id} reads %{i}, which is not an earlier node")
+                elif self.node(i).init and not n.init and not _op(n).has("state"):
+                    problems.append(f"%{n.id} runs in forward but reads %{i}, computed in __init__")
+                elif n.init and not self.node(i).init:
+                    problems.append(f"%{n.id} is computed in __init__ but reads %{i}, computed in forward")
             if n.module and self.modules.get(n.path, None) is None:
                 problems.append(f"%{n.id} is module {n.path!r} but the module table lacks it")
-            if n.module or n.op in ("weight", "buffer"):
+            if n.module or _op(n).has("state"):
                 if n.path in owners:
                     problems.append(f"%{n.id} and %{owners[n.path]} both own {n.path!r}")
                 owners[n.path] = n.id
@@ -173,5 +185,10 @@ def format_node(n: Node, where) -> str:
     text = f"%{n.id} = {n.op}({ins})"
     if attrs:
         text += " {" + attrs + "}"
-    text += f" : {fmt(n.shape)}  @{scope}"
+    text += f" : {fmt(n.shape)}" + (f" {n.dtype}" if n.dtype not in (None, "float") else "") + f"  @{scope}"
+    text += "  [init]" if n.init else ""
     return f"{text}  # {where(n.span)}"
+
+
+def _op(n: Node):
+    return OPS[n.op]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import syntax as S
 from .errors import SOURCES, ArchError, Span
+from .limits import MAX_NESTING, check_int_literal, check_value
 
 _TERMINALS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "_NL": "a new line",
@@ -73,7 +75,21 @@ def parse(text: str, path: str) -> S.SpecFile:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, path) from None
+    _check_nesting(tree, path)
     return _build(_Builder(path), tree)
+
+
+def _check_nesting(tree: Tree, path: str, dl: int = 0, dc: int = 0) -> None:
+    """Refuse trees deeper than MAX_NESTING before anything recurses over them (the tree builder,
+    elaboration and codegen all walk the syntax recursively)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ArchError(f"the spec nests more than {MAX_NESTING} levels deep here", _span(path, node.meta, dl, dc),
+                            hint="brackets, operators and bodies inside bodies all count; split long expressions "
+                                 "with `let` and long bodies into blocks")
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 def _build(builder, tree):
@@ -97,6 +113,7 @@ def parse_expr(text: str, path: str) -> S.Expr:
         col = min(max(col, 1), len(text) + 1)
         raise ArchError(f"cannot read the value '{text}'", Span(path, 1, col, 1, col + 1),
                         hint="values are numbers, true/false/none, strings or lists like [2, 2, 6, 2]") from None
+    _check_nesting(tree, path, -1, -len("let v = "))
     spec = _build(_Builder(path, line_offset=-1, col_offset=-len("let v = ")), tree)
     return spec.model.body[0].value
 
@@ -161,7 +178,7 @@ class _Builder(Transformer):
             path=self.path, family=fam[0] if fam else None, family_span=fam[1] if fam else None,
             imports=tuple(kinds.get("import", ())), params=tuple(kinds.get("param", ())),
             variants=tuple(kinds.get("variant", ())), default=one("default"), input=one("input"),
-            blocks=tuple(kinds.get("block", ())), model=one("model"))
+            blocks=tuple(kinds.get("block", ())), model=one("model"), requires=tuple(kinds.get("require", ())))
 
     def family(self, meta, c):
         return "family", (str(c[0]), self.tsp(c[0]))
@@ -195,12 +212,21 @@ class _Builder(Transformer):
     def input_(self, meta, c):
         return "input", (tuple(c), self.sp(meta))
 
+    def require(self, meta, c):
+        return "require", S.Require(c[0], _unquote(c[1]), self.sp(meta))
+
     def block_def(self, meta, c):
         roles = tuple(r for r in c if isinstance(r, _Role))
-        name, params, body = c[len(roles):]
+        name, params, inputs, body = c[len(roles):]
         _check_unique(params or ())
+        inputs = inputs or [("x", None)]
+        _check_inputs(inputs, params or ())
         return "block", S.BlockDef(str(name), tuple(params or ()), body, tuple(r.name for r in roles),
-                                   self.tsp(name), self.path)
+                                   self.tsp(name), self.path, tuple(n for n, _ in inputs),
+                                   tuple(sp for _, sp in inputs if sp is not None))
+
+    def tensor_inputs(self, meta, c):
+        return [(str(t), self.tsp(t)) for t in c]
 
     def params(self, meta, c):
         return list(c)
@@ -216,14 +242,16 @@ class _Builder(Transformer):
         return _Role(str(c[0]), self.tsp(c[0]))
 
     def body(self, meta, c):
-        return tuple(c)
+        return _flatten(c)
 
     def branch(self, meta, c):
-        return tuple(c)
+        return _flatten(c)
 
     # -- statements
     def stmt(self, meta, c):
         roles, st = c[:-1], c[-1]
+        if isinstance(st, _Seq):  # nested layers run first; roles belong to the written statement
+            return _Seq(st.pre[:-1] + [_with_roles(st.last, tuple(r.name for r in roles)) if roles else st.last])
         if roles:
             st = _with_roles(st, tuple(r.name for r in roles))
         return st
@@ -233,16 +261,51 @@ class _Builder(Transformer):
 
     def layer(self, meta, c):
         label, call = c
-        return S.Layer(self.sp(meta), label, *call, targets=None)
+        return _seq(call.pre, S.Layer(self.sp(meta), label, *call.fields, targets=None))
 
     def bound_layer(self, meta, c):
-        targets, label, call = c
-        return S.Layer(self.sp(meta), _expr_label(label), *call, targets=targets)
+        targets, label, applied = c
+        return _seq(applied.pre, self.applied(meta, label, applied, targets))
+
+    def applied(self, meta, label: S.Label, applied, targets):
+        """A labelled layer or group applied to explicit inputs (bound or nested)."""
+        if isinstance(applied, _GroupCall):
+            return S.Group(self.sp(meta), label, applied.body, applied.inputs, targets)
+        return S.Layer(self.sp(meta), label, *applied.fields, targets=targets)
+
+    def bound_label(self, meta, c):
+        return _expr_label(c[0])
+
+    def computed_label(self, meta, c):
+        return S.Label(str(c[0]), None, self.sp(meta), computed=c[1])
+
+    def bound_group(self, meta, c):
+        body, inputs = c
+        return _GroupCall(body, inputs.exprs if inputs is not None else None, inputs.pre if inputs else [])
 
     def call_inputs(self, meta, c):
         name, args, inputs = c
         pos, kw = _split_args(args)
-        return str(name), self.tsp(name), pos, kw, (tuple(inputs) if inputs is not None else None)
+        fields = (str(name), self.tsp(name), pos, kw, inputs.exprs if inputs is not None else None)
+        return _Call(fields, inputs.pre if inputs is not None else [])
+
+    def inputs(self, meta, c):
+        exprs, pre = [], []
+        for item in c:
+            if isinstance(item, _Nested):
+                pre += item.pre
+                item = item.name
+            exprs.append(item)
+        return _Inputs(tuple(exprs), pre)
+
+    def nested(self, meta, c):
+        """`a: f(...)(b: g(...)(x))`: b runs first and binds a fresh name a's input reads; the
+        name has a '.' so it cannot clash with a spec name."""
+        label, applied = c
+        sp = self.sp(meta)
+        name = f"{label.name}.{sp.line}.{sp.col}"
+        st = self.applied(meta, label, applied, (name,))
+        return _Nested(applied.pre + [st], S.Name(sp, name))
 
     def assign(self, meta, c):
         return S.Assign(self.sp(meta), c[0], c[1])
@@ -251,7 +314,8 @@ class _Builder(Transformer):
         return S.Group(self.sp(meta), c[0], c[1])
 
     def residual(self, meta, c):
-        return S.Residual(self.sp(meta), c[0], c[1] if len(c) > 1 else None)
+        fused, body, shortcut = c[0], c[1], c[2] if len(c) > 2 else None
+        return S.Residual(self.sp(meta), body, shortcut, fused_name=str(fused) if fused is not None else None)
 
     def branches(self, meta, c):
         op, fused, branches = str(c[0].children[0]), c[1], c[2:]
@@ -283,7 +347,7 @@ class _Builder(Transformer):
         return S.For(self.sp(meta), label, None, zero, count, body)
 
     def return_(self, meta, c):
-        return S.Return(self.sp(meta), c[0])
+        return S.Return(self.sp(meta), tuple(c))
 
     def pass_(self, meta, c):
         return S.Pass(self.sp(meta))
@@ -332,10 +396,13 @@ class _Builder(Transformer):
 
     def number(self, meta, c):
         text = str(c[0])
-        value = float(text) if any(ch in text for ch in ".eE") else int(text)
-        if not math.isfinite(value):
-            raise ArchError(f"the number {text} is too large", self.sp(meta), hint="floats go up to about 1e308")
-        return S.Const(self.sp(meta), value)
+        if any(ch in text for ch in ".eE"):
+            value = float(text)
+            if not math.isfinite(value):
+                raise ArchError(f"the number {text} is too large", self.sp(meta), hint="floats go up to about 1e308")
+            return S.Const(self.sp(meta), value)
+        check_int_literal(text, self.sp(meta))  # before int(), which is slow on long digit strings
+        return S.Const(self.sp(meta), check_value(int(text), self.sp(meta)))
 
     def string(self, meta, c):
         return S.Const(self.sp(meta), _unquote(c[0]))
@@ -378,6 +445,66 @@ def _expr_label(e: S.Expr) -> S.Label:
 class _Role:
     def __init__(self, name: str, span: Span):
         self.name, self.span = name, span
+
+
+@dataclass
+class _Inputs:
+    exprs: tuple
+    pre: list  # statements of nested layers, which run before the layer reading them
+
+
+@dataclass
+class _Call:
+    fields: tuple  # callee, callee span, args, kwargs, inputs: what S.Layer takes
+    pre: list
+
+
+@dataclass
+class _GroupCall:
+    body: tuple
+    inputs: tuple | None
+    pre: list
+
+
+@dataclass
+class _Nested:
+    pre: list
+    name: S.Name
+
+
+@dataclass
+class _Seq:
+    """Statements that one written statement stands for (nested layers first)."""
+
+    pre: list
+
+    @property
+    def last(self):
+        return self.pre[-1]
+
+
+def _seq(pre: list, st: S.Stmt):
+    return _Seq(pre + [st]) if pre else st
+
+
+def _flatten(items) -> tuple:
+    out = []
+    for st in items:
+        out += st.pre if isinstance(st, _Seq) else [st]
+    return tuple(out)
+
+
+def _check_inputs(inputs, params) -> None:
+    seen: dict[str, Span] = {}
+    names = {p.name for p in params}
+    for name, span in inputs:
+        if name in seen:
+            raise ArchError(f"tensor input '{name}' is declared twice", span,
+                            notes=(("first declared here", seen[name]),))
+        if name in names:
+            raise ArchError(f"'{name}' is both a parameter and a tensor input", span,
+                            hint="parameters are compile-time values; tensor inputs are the forward arguments")
+        seen[name] = span
 
 
 def _with_roles(st: S.Stmt, roles: tuple[str, ...]) -> S.Stmt:

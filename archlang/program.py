@@ -1,20 +1,27 @@
 """Load a spec with its imports into a `Program`, and resolve a variant plus overrides into settings.
 
 Imports are paths relative to the importing file; imported files contribute block definitions.
+They must lie under the spec's own folder or in archlang's spec library (unless the caller allows
+any path), and every file is read as `sources.py` reads it: regular, UTF-8, within the size budget.
 Settings start from each `param`'s default, then the variant (following `extends`), then the
 per-build overrides, each checked against the declared params with a 'did you mean' hint.
 """
 
 from __future__ import annotations
 
+import numbers
 import operator
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import syntax as S
-from .errors import ArchError, Span, cmdline_span, did_you_mean
+from .errors import ArchError, Span, cmdline_span, did_you_mean, override_span
+from .limits import MAX_FILES, MAX_VALUE_DEPTH, check_operands, check_value
 from .parser import keyword_hint, parse, parse_expr
+from .pynames import clash
+from .sources import ByteBudget, SourceError, inside_allowed, read_spec
 
 
 @dataclass
@@ -28,6 +35,7 @@ class Program:
     blocks: dict[str, S.BlockDef]
     model: S.BlockDef
     files: list[str] = field(default_factory=list)
+    requires: tuple[S.Require, ...] = ()
 
     def where(self, span) -> str:
         """`file:line` for provenance: the file relative to the folder above the spec's folder,
@@ -50,24 +58,27 @@ class Program:
         return next((v for v in self.variants.values() if name in v.aka), None)
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, budget: ByteBudget | None = None) -> str:
+    """The text of the spec at `path` (the file the user named, so errors name it, not a span)."""
     try:
-        return Path(path).read_text()
-    except FileNotFoundError:
-        raise ArchError(f"cannot read '{path}': no such file", hint="check the path to the .arch file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ArchError(f"cannot read '{path}': {exc.__class__.__name__}") from None
+        return read_spec(path, budget or ByteBudget())
+    except SourceError as exc:
+        hint = exc.hint or ("check the path to the .arch file" if exc.reason == "no such file" else None)
+        raise ArchError(f"cannot read '{path}': {exc.reason}", exc.where, hint=hint) from None
 
 
-def load(path: str) -> Program:
-    """Parse `path` and everything it imports (each file once)."""
-    main = parse(read_text(path), path)
+def load(path: str, allow_outside: bool = False) -> Program:
+    """Parse `path` and everything it imports (each file once). Imports must stay under the spec's
+    folder or the spec library unless `allow_outside`."""
+    budget = ByteBudget()
+    main = parse(read_text(path, budget), path)
     if main.model is None:
         raise ArchError("the spec has no 'model { ... }' body", Span.point(path),
                         hint="a spec needs one model body that wires the stem, stages and head")
     blocks: dict[str, S.BlockDef] = {}
     files: list[str] = []
-    _collect(main, blocks, files, seen=set())
+    root = None if allow_outside else Path(os.path.realpath(path)).parent
+    _collect(main, blocks, files, set(), _Reader(budget, root))
     variants: dict[str, S.Variant] = {}
     for v in main.variants:
         if v.name in variants:
@@ -90,7 +101,7 @@ def load(path: str) -> Program:
         default = next(iter(variants))
     _check_arg_names(main.params, blocks)
     family = main.family or _identifier(Path(path).stem)
-    return Program(path, family, params, variants, default, main.input, blocks, main.model, files)
+    return Program(path, family, params, variants, default, main.input, blocks, main.model, files, main.requires)
 
 
 def _identifier(stem: str) -> str:
@@ -101,8 +112,6 @@ def _identifier(stem: str) -> str:
 
 def _check_arg_names(params, blocks: dict[str, S.BlockDef]) -> None:
     """Params and block parameters become keyword arguments of emitted constructors."""
-    from .codegen.names import clash  # codegen imports this module
-
     for p in params:
         if clash(p.name):
             raise ArchError(f"param '{p.name}' clashes with {clash(p.name)}", p.span,
@@ -114,22 +123,50 @@ def _check_arg_names(params, blocks: dict[str, S.BlockDef]) -> None:
                                 hint="rename it: block parameters become constructor arguments")
 
 
-def _collect(spec: S.SpecFile, blocks: dict[str, S.BlockDef], files: list[str], seen: set[str]) -> None:
-    key = str(Path(spec.path).resolve())
+@dataclass
+class _Reader:
+    """Reads imported files: within the byte budget, and under `root` (or the spec library) unless
+    root is None."""
+
+    budget: ByteBudget
+    root: Path | None
+
+    def read(self, imp: S.Import, target: str, files: list[str]) -> S.SpecFile:
+        if self.root is not None and not inside_allowed(target, self.root):
+            raise ArchError(f"cannot import '{imp.path}': it is outside {self.root}", imp.span,
+                            hint="imports stay inside the spec's folder or archlang's spec library; "
+                                 "--allow-import-outside (allow_import_outside=True) lifts this")
+        if len(files) >= MAX_FILES:
+            raise ArchError(f"cannot import '{imp.path}': a spec may read at most {MAX_FILES} files", imp.span)
+        try:
+            text = read_spec(target, self.budget)
+        except SourceError as exc:
+            hint = f"imports are relative to {Path(imp.span.file).parent or '.'}" \
+                if exc.reason == "no such file" else exc.hint
+            notes = (("here", exc.where),) if exc.where else ()
+            raise ArchError(f"cannot import '{imp.path}': {exc.reason}", imp.span, hint=hint, notes=notes) from None
+        return parse(text, target)
+
+
+def _collect(spec: S.SpecFile, blocks: dict[str, S.BlockDef], files: list[str], seen: set[str],
+             reader: _Reader) -> None:
+    key = os.path.realpath(spec.path)
     if key in seen:
         return
     seen.add(key)
     files.append(spec.path)
     for imp in spec.imports:
         target = str(Path(spec.path).parent / imp.path)
-        if not Path(target).is_file():
-            raise ArchError(f"cannot import '{imp.path}': no such file", imp.span,
-                            hint=f"imports are relative to {Path(spec.path).parent or '.'}")
-        child = parse(read_text(target), target)
+        if os.path.realpath(target) in seen:
+            continue
+        child = reader.read(imp, target, files)
         if child.model is not None or child.params or child.variants:
             raise ArchError(f"'{imp.path}' is not a library: it declares a model, params or variants",
                             imp.span, hint="imported files may only define blocks")
-        _collect(child, blocks, files, seen)
+        if child.requires:
+            raise ArchError("a library cannot declare requires", child.requires[0].span,
+                            hint="put the require in the spec that declares the params it checks")
+        _collect(child, blocks, files, seen, reader)
     for b in spec.blocks:
         if b.name in blocks:
             raise ArchError(f"block '{b.name}' is defined twice", b.span,
@@ -149,7 +186,7 @@ def literal(expr: S.Expr):
     if isinstance(expr, S.Const):
         return expr.value
     if isinstance(expr, S.ListExpr):
-        return tuple(literal(e) for e in expr.items)
+        return check_value(tuple(literal(e) for e in expr.items), expr.span)
     if isinstance(expr, S.Unary) and expr.op in "-+":
         v = literal(expr.operand)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -160,9 +197,11 @@ def literal(expr: S.Expr):
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
             if expr.op in ("/", "//", "%") and b == 0:
                 raise ArchError("division by zero", expr.span)
-            if expr.op == "**" and abs(b) > 64:
-                raise ArchError("exponent too large for a constant", expr.span)
-            return _FOLDABLE[expr.op](a, b)
+            check_operands(expr.op, a, b, expr.span)
+            try:
+                return check_value(_FOLDABLE[expr.op](a, b), expr.span)
+            except OverflowError:
+                raise ArchError(f"the result of '{expr.op}' is too large", expr.span) from None
     hint = keyword_hint(expr.id) if isinstance(expr, S.Name) else None
     raise ArchError("expected a constant value here", expr.span,
                     hint=hint or "params, variants and overrides take numbers, true/false/none, strings or lists")
@@ -211,7 +250,7 @@ def resolve_settings(prog: Program, variant: str | None, overrides: dict | None,
                 settings[kw.name] = value
     spans = override_spans or {}
     for key, value in (overrides or {}).items():
-        span = spans.get(key) or cmdline_span(f"--set {key}=...", 6, 6 + len(key))
+        span = spans.get(key) or override_span(key, value, api=override_spans is None)
         if key not in prog.params:
             raise ArchError(f"unknown override '{key}'", span,
                             hint=did_you_mean(key, prog.params) or _listing("params", prog.params))
@@ -239,13 +278,21 @@ def _chain(prog: Program, v: S.Variant) -> list[S.Variant]:
     return chain
 
 
-def _normalize(value, span: Span):
-    """Python override values (API) -> spec values: lists become tuples; other types rejected."""
+def _normalize(value, span: Span, depth: int = 0):
+    """Python override values (API) -> spec values: lists become tuples, numpy-style numbers plain
+    ones; other types are rejected, and so are values beyond the limits of spec values."""
+    if depth > MAX_VALUE_DEPTH:
+        raise ArchError(f"override value nests lists more than {MAX_VALUE_DEPTH} levels deep", span)
     if isinstance(value, (list, tuple)):
-        return tuple(_normalize(v, span) for v in value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise ArchError(f"override value {value!r} is not a number, bool, string, none or list", span)
+        return check_value(tuple(_normalize(v, span, depth + 1) for v in value), span)
+    if value is None or isinstance(value, (bool, str)):
+        return check_value(value, span)
+    if isinstance(value, numbers.Integral):
+        return check_value(int(value), span)
+    if isinstance(value, numbers.Real):
+        return check_value(float(value), span)
+    shown = repr(value)
+    raise ArchError(f"override value {shown[:80]} is not a number, bool, string, none or list", span)
 
 
 def parse_override(text: str) -> tuple[str, object, Span]:

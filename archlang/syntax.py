@@ -99,11 +99,17 @@ class Attr(Expr):
 
 @dataclass(frozen=True)
 class Label:
-    """A module name; `index` is set for indexed labels inside loops (`qkvs[i]:`)."""
+    """A module name; `index` is set for indexed labels (`qkvs[i]:`, an nn.ModuleList entry),
+    `computed` for computed names (`layer{i + 1}:` is `layer` followed by the value)."""
 
     name: str
     index: Expr | None
     span: Span
+    computed: Expr | None = None
+
+    @property
+    def exprs(self) -> tuple[Expr, ...]:
+        return tuple(e for e in (self.index, self.computed) if e is not None)
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,20 @@ class Let(Stmt):
 
 
 @dataclass(frozen=True)
+class Fused:
+    """What makes a layer of the deploy form: `recipe` computes its weights from the train-form
+    modules it replaced (see archlang.fusion), with paths relative to the enclosing module; `rule`
+    is the fusion rule that made it; `named` says its label was chosen with `as NAME`."""
+
+    recipe: tuple
+    rule: str
+    named: bool = False
+
+
+@dataclass(frozen=True)
 class Layer(Stmt):
-    """Apply op or block `callee(args)` to `inputs` (default: x); bind `targets` (default: x)."""
+    """Apply op or block `callee(args)` to `inputs` (default: x); bind `targets` (default: x).
+    `fused` is set only on layers the fuse-reparam pass made."""
 
     label: Label | None
     callee: str
@@ -129,6 +147,7 @@ class Layer(Stmt):
     kwargs: tuple[Kwarg, ...]
     inputs: tuple[Expr, ...] | None
     targets: tuple[str, ...] | None
+    fused: Fused | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -139,14 +158,22 @@ class Assign(Stmt):
 
 @dataclass(frozen=True)
 class Group(Stmt):
+    """`label: { body }`, applied to x; as a bound layer (`y = q: { ... }(t)`) it has `inputs`
+    (one tensor) and `targets`."""
+
     label: Label
     body: tuple[Stmt, ...]
+    inputs: tuple[Expr, ...] | None = None
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Residual(Stmt):
+    """`x = body(x) + shortcut(x)`; `fused_name` (`residual as NAME`) names the deploy-form module."""
+
     body: tuple[Stmt, ...]
     shortcut: tuple[Stmt, ...] | None
+    fused_name: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -177,7 +204,13 @@ class For(Stmt):
 
 @dataclass(frozen=True)
 class Return(Stmt):
-    value: Expr
+    """`return a` or `return a, b` (a block with several outputs)."""
+
+    values: tuple[Expr, ...]
+
+    @property
+    def value(self) -> Expr:
+        return self.values[0]
 
 
 @dataclass(frozen=True)
@@ -214,17 +247,31 @@ class BlockParam:
 
 @dataclass(frozen=True)
 class BlockDef:
+    """A block (or the model body). `inputs` names its tensor inputs; the current tensor `x`
+    starts as the input named x, or else as the first."""
+
     name: str
     params: tuple[BlockParam, ...]
     body: tuple[Stmt, ...]
     roles: tuple[str, ...]
     span: Span
     file: str
+    inputs: tuple[str, ...] = ("x",)
+    input_spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
 class Import:
     path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Require:
+    """`require test, "message"`: the build stops with `message` when `test` is false."""
+
+    test: Expr
+    message: str
     span: Span
 
 
@@ -242,6 +289,7 @@ class SpecFile:
     input: tuple[tuple[Expr, ...], Span] | None
     blocks: tuple[BlockDef, ...]
     model: BlockDef | None
+    requires: tuple[Require, ...] = ()
 
 
 # ---------------------------------------------------------------- walking

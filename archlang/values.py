@@ -82,6 +82,17 @@ def has_sym(value) -> bool:
     return False
 
 
+def show_value(v) -> str:
+    """A value as it would be written in a spec."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(show_value(x) for x in v) + "]"
+    return f'"{v}"' if isinstance(v, str) else repr(v)
+
+
 def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
     """Round a channel count to a multiple of `divisor`, never dropping by more than 10%."""
     min_value = min_value or divisor
@@ -98,10 +109,12 @@ BUILTINS = {
     "float": (float, "float", "convert to a float"),
     "min": (min, "min", "smallest argument"),
     "max": (max, "max", "largest argument"),
-    "abs": (abs, "abs", "absolute value"),
+    "abs": (abs, "abs", "absolute value (`abs(t)` of a tensor is the op)"),
     "round": (round, "round", "round to the nearest integer"),
     "sqrt": (math.sqrt, "math.sqrt", "square root"),
-    "sum": (sum, "sum", "sum of a list"),
+    "sum": (sum, "sum", "sum of a list (`sum(t, dim)` of a tensor is the op)"),
     "make_divisible": (make_divisible, "make_divisible",
-                       "round a channel count to a multiple of a divisor (timm's rule)"),
+                       "make_divisible(v, divisor = 8, min_value = none, round_limit = 0.9): v rounded to the "
+                       "nearest multiple of divisor, at least min_value (none: divisor), one divisor more when "
+                       "rounding lost over 1 - round_limit of v (timm's rule)"),
 }

@@ -24,12 +24,14 @@ def _cell(text: str) -> str:
 def arguments(op) -> str:
     """How the op is written: its operator form, a labelled layer (modules, which are applied
     to `x` or to explicit inputs), or a call with the tensor(s) first."""
-    from archlang.evaluate import arg_list
+    from archlang.lower import arg_list
 
     syntax = getattr(op, "syntax", "")
     if syntax:
         return syntax
     parts = []
+    if op.n_inputs == -2:
+        return f"{op.name}({', '.join(arg_list(op))}, t, u, ...)"
     if op.kind != "module" and op.n_inputs == -1:
         parts.append("[tensors]")
     elif op.kind != "module":

@@ -1,20 +1,24 @@
-"""check-shapes: infer every node's shape for one input size, and explain the ones that fail.
+"""check-shapes: infer every node's element type, then its shape for one input size, and
+explain the ones that fail.
 
-Shapes are computed from each op's shape rule in topological order. A failure becomes an error
-at the spec span of the node that failed; the hint lists nearby input sizes for which the whole
-graph checks, found by re-running inference (it is cheap: no model is built).
+Element types (`archlang.dtypes`) come first, from each op's dtype rule: they do not depend on
+the input size, so a type error is reported as such. Shapes are computed from each op's shape
+rule in topological order. A failure becomes an error at the spec span of the node that failed;
+for shapes, the hint lists nearby input sizes for which the whole graph checks, found by
+re-running inference (it is cheap: no model is built).
 """
 
 from __future__ import annotations
 
+from archlang.dtypes import FLOAT, DtypeError
 from archlang.errors import ArchError
-from archlang.evaluate import show_value
 from archlang.ir import Graph
-from archlang.ops import OPS, Attrs
+from archlang.lower import show_value
+from archlang.ops import OPS, Attrs, infer_dtype
 from archlang.shapes import Batch, ShapeError, fmt
 from archlang.values import has_sym, resolve
 
-from . import register
+from . import Build, register
 
 
 def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
@@ -23,7 +27,7 @@ def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
     input_shape = None
     for n in graph.nodes():
         try:
-            if n.op == "input":
+            if OPS[n.op].has("model_input"):
                 input_shape = bind_input(n.attr("shape"), input_size)
                 shapes[n.id] = input_shape
                 continue
@@ -38,6 +42,18 @@ def infer_shapes(graph: Graph, input_size: tuple[int, ...]) -> dict[int, tuple]:
             err.node = n
             raise err from None
     return shapes
+
+
+def infer_dtypes(graph: Graph) -> dict[int, str]:
+    """Element types of all nodes; ArchError at the first node whose inputs' types it refuses."""
+    dtypes: dict[int, str] = {}
+    for n in graph.nodes():
+        try:
+            dtypes[n.id] = FLOAT if OPS[n.op].has("model_input") else infer_dtype(
+                OPS[n.op], Attrs(n.attr_dict), [dtypes[i] for i in n.inputs])
+        except DtypeError as exc:
+            raise ArchError(exc.message, n.span, hint=exc.hint) from None
+    return dtypes
 
 
 def check_positive(op, attrs: Attrs, shape: tuple) -> None:
@@ -70,34 +86,59 @@ def bind_input(declared: tuple, size: tuple[int, ...]) -> tuple:
 
 
 @register("check-shapes")
-def check_shapes(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
-    """Annotate every node with its shape; raise ArchError at the first node that cannot work."""
+def check_shapes(build: Build) -> Build:
+    """Annotate every node with its shape for the build's input size (by default, the sizes the
+    spec's `input` line fixes, such as DeiT's img_size, and 3x224x224 for the rest)."""
+    size = build.input_size if build.input_size is not None else default_input(build.graph)
+    return build.but(graph=shape_graph(build.graph, size), input_size=size)
+
+
+DEFAULT_INPUT = (3, 224, 224)  # for input axes the spec leaves to run time
+
+
+def default_input(graph: Graph) -> tuple[int, ...]:
+    """The input size the spec implies: its fixed axes, and DEFAULT_INPUT's for the run-time ones."""
+    declared = next(n for n in graph.nodes() if OPS[n.op].has("model_input")).attr("shape")[1:]
+    fixed = [d if type(d) is int else None for d in declared]
+    if len(fixed) == len(DEFAULT_INPUT):
+        return tuple(DEFAULT_INPUT[i] if d is None else d for i, d in enumerate(fixed))
+    return tuple(fixed) if None not in fixed else DEFAULT_INPUT
+
+
+def shape_graph(graph: Graph, input_size: tuple[int, ...] = (3, 224, 224)) -> Graph:
+    """The graph with every node's type and shape; ArchError at the first node that cannot work."""
+    dtypes = infer_dtypes(graph)
     try:
         shapes = infer_shapes(graph, input_size)
     except ShapeError as exc:
         node = exc.node
         hint = exc.hint
-        if len(input_size) == 3 and node.op != "input":
-            sizes = working_sizes(graph, input_size)
-            near = _nearest(sizes, input_size[1])
+        if len(input_size) == 3 and not OPS[node.op].has("model_input"):
+            near, (lo, hi) = working_sizes(graph, input_size)
             hint = ((hint + "; ") if hint else "") + (
                 f"input sizes that work: {', '.join(f'{s}x{s}' for s in near)}" if near
-                else "no square input from 16 to 1024 pixels works for this spec")
+                else f"no square input from {lo} to {hi} pixels works for this spec")
         raise ArchError(exc.message, node.span, hint=hint) from None
-    return graph.with_shapes(shapes)
+    return graph.with_shapes(shapes, dtypes)
 
 
-def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024) -> list[int]:
-    """Square spatial sizes (multiples of 8) for which shape inference succeeds."""
-    ok = []
-    for s in range(lo, hi + 1, 8):
+SEARCH_NODES = 50_000  # node shapes the search for working sizes may infer (well under a second)
+
+
+def working_sizes(graph: Graph, input_size: tuple[int, ...], lo: int = 16, hi: int = 1024,
+                  want: int = 4) -> tuple[list[int], tuple[int, int]]:
+    """The `want` square sizes (multiples of 8) nearest the given one for which shape inference
+    succeeds, and the range searched: nearest first, and only as many sizes as SEARCH_NODES allows
+    on a graph this big."""
+    order = sorted(range(lo, hi + 1, 8), key=lambda s: (abs(s - input_size[1]), s))
+    order = order[:max(4, SEARCH_NODES // max(1, len(graph)))]
+    ok: list[int] = []
+    for s in order:
         try:
             infer_shapes(graph, (input_size[0], s, s))
         except ShapeError:
             continue
         ok.append(s)
-    return ok
-
-
-def _nearest(sizes: list[int], target: int, k: int = 4) -> list[int]:
-    return sorted(sorted(sizes, key=lambda s: (abs(s - target), s))[:k])
+        if len(ok) == want:
+            break
+    return sorted(ok), (min(order), max(order))

@@ -12,20 +12,9 @@ from math import prod
 
 from archlang.ir import Graph
 from archlang.ops import OPS, Attrs
-from archlang.shapes import fmt
+from archlang.structure import Row, summary_rows
 
-from . import register
-
-
-@dataclass
-class Row:
-    """One line of the build summary: a stem, a stage, the head, or loose top-level ops."""
-
-    name: str
-    roles: tuple[str, ...]
-    shape: str
-    params: int = 0
-    macs: int = 0
+from . import Build, register
 
 
 @dataclass
@@ -58,14 +47,20 @@ def node_params(node) -> tuple[int, int]:
 
 
 @register("count-flops")
-def count_flops(graph: Graph) -> CostReport:
-    """Cost of a shaped graph (run check-shapes first)."""
+def count_flops(build: Build) -> Build:
+    """Parameters and MACs of the build's shaped graph (run check-shapes first)."""
+    return build.but(cost=cost_report(build.graph))
+
+
+def cost_report(graph: Graph) -> CostReport:
+    """Cost of a shaped graph."""
     params, macs, buffers = {}, {}, 0
     modules: dict[str, list[int]] = {}
     for n in graph.nodes():
         op = OPS[n.op]
         p, b = node_params(n)
-        m = op.cost(Attrs(n.attr_dict), [graph.node(i).shape for i in n.inputs], n.shape)
+        # build-time tensors are computed once in __init__, not per sample: no MACs
+        m = 0 if n.init else op.cost(Attrs(n.attr_dict), [graph.node(i).shape for i in n.inputs], n.shape)
         params[n.id], macs[n.id] = p, m
         buffers += b
         for prefix in _prefixes(n.scope):
@@ -81,40 +76,3 @@ def count_flops(graph: Graph) -> CostReport:
 def _prefixes(scope: str) -> list[str]:
     parts = scope.split(".") if scope else []
     return [".".join(parts[:i]) for i in range(len(parts) + 1)]
-
-
-def summary_rows(graph: Graph, report: CostReport) -> list[Row]:
-    """Top-level modules in order; containers of stages are opened into one row per stage."""
-    order: list[str] = []
-    last_node: dict[str, int] = {}
-    loose = Row("(top level)", (), "", 0, 0)
-    for n in graph.nodes():
-        head = _row_of(graph, n.scope)
-        if head is None:
-            loose.params += report.node_params[n.id]
-            loose.macs += report.node_macs[n.id]
-            continue
-        if head not in last_node:
-            order.append(head)
-        last_node[head] = n.id
-    rows = []
-    for path in order:
-        p, m = report.modules.get(path, (0, 0))
-        roles = graph.modules[path].roles if path in graph.modules else ()
-        rows.append(Row(path, roles, fmt(graph.node(last_node[path]).shape), p, m))
-    if loose.params or loose.macs:
-        rows.append(loose)
-    return rows
-
-
-def _row_of(graph: Graph, scope: str) -> str | None:
-    if not scope:
-        return None
-    parts = scope.split(".")
-    top = parts[0]
-    info = graph.modules.get(top)
-    if info and info.kind == "container" and len(parts) > 1:
-        item = f"{top}.{parts[1]}"
-        if "stage" in graph.roles_of(item):
-            return item
-    return top

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ["ARCHLANG_LINT"] = "1"  # passes.run checks the IR's invariants between passes in every test
 os.environ.setdefault("ARCHLANG_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "archlang"))
 
 

@@ -4,10 +4,12 @@ weight-transfer report checked against a real `load_state_dict`."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
-from oracle import check_golden, spec
+from oracle import ROOT, check_golden, spec
+from test_structure import CHANNELS_LAST, ROLE_FREE
 
 import archlang
 from archlang.cli import main
@@ -160,14 +162,16 @@ def test_labels_only(mini_pair, capsys):
 
 
 def test_sections_pair_by_role():
-    """DeiT has no stages: its rows pair by name, and the head role groups head and head_dist."""
+    """DeiT marks no stage: its blocks are one stage found from the structure, other rows pair by
+    name, and the head role groups head and head_dist."""
     d = diff(compile_spec(spec("deit"), "tiny", {"depth": 1}), compile_spec(spec("deit"), "tiny_distilled",
                                                                              {"depth": 1}))
-    assert [s.name for s in d.sections] == ["stem", "blocks", "norm", "head", "(top level)"]
+    assert [s.name for s in d.sections] == ["stem", "stage 0", "norm", "head", "(top level)"]
+    assert section(d, "stage 0").a_paths == ["blocks"]
     head = section(d, "head")
     assert (head.a_paths, head.b_paths) == (["head"], ["head", "head_dist"])
     assert section(d, "stem").status == "unchanged"
-    assert changes(section(d, "blocks"))["attention"] == ("sdpa(heads=3, tokens=197, head_dim=64)",
+    assert changes(section(d, "stage 0"))["attention"] == ("sdpa(heads=3, tokens=197, head_dim=64)",
                                                           "sdpa(heads=3, tokens=198, head_dim=64)")
     # pos_embed keeps its name (an anchor) though B adds dist_token before it
     (unloaded,) = d.weights.not_loaded
@@ -261,3 +265,95 @@ def test_bad_arguments(capsys, arg, caret, message):
         assert caret_line.rstrip().endswith(caret) and caret_line.index("^") == err.splitlines()[1].index(arg) + \
             (0 if arg.startswith("missing") else len(spec("convnext")) + 1)
         assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------- layout-aware sections
+
+SKETCHES = ROOT / "docs" / "sketches"
+HIERA, EVA02 = str(SKETCHES / "hiera.arch"), str(SKETCHES / "eva02.arch")
+
+
+def test_hiera_vs_eva02_reads_stage_by_stage(capsys):
+    """Hiera marks no stage and keeps channels-last maps; EVA-02 is a ViT. The report still pairs
+    stem, stages and head, reads widths on the right axis, and names no internal node."""
+    code, out, _ = run(capsys, HIERA, EVA02)
+    assert code == 1
+    assert not re.search(r"%\d", out)  # no node ids such as p=%9.shape[2]
+    assert max(len(line) for line in out.splitlines()) < 160
+    assert "p=side" in out  # a run-time size, by the name the spec gives it
+    d = diff(compile_spec(HIERA), compile_spec(EVA02))
+    assert [s.name for s in d.sections] == ["stem", "stage 0", "stage 1", "stage 2", "stage 3", "fc_norm", "head",
+                                            "(top level)"]
+    s0 = changes(section(d, "stage 0"))
+    assert s0["depth"] == (1, 2) and s0["width"] == (16, 64)
+    assert s0["output"] == ("[B, 56, 56, w]", "[B, 257, w]")
+    assert s0["attention"] == ("attention(heads=1, tokens=64, head_dim=16, windows=49)",
+                               "attention(heads=1, tokens=257, head_dim=64)")
+    assert s0["reshapes"][0].startswith(
+        "'b (nh p) (nw q) (three m d) -> three (b nh nw) m (p q) d' (nh=7, nw=7, three=3, m=1), "
+        "'(b nh nw) m (p q) d -> b (nh p) (nw q) (m d)' (nh=7, nw=7, p=side)")
+    assert [(s.status, changes(s).get("width")) for s in d.sections if s.name in ("stage 1", "stage 2", "stage 3")] \
+        == [("removed", (32, "none")), ("removed", (64, "none")), ("removed", (128, "none"))]
+    assert section(d, "fc_norm").status == "added"
+
+
+def test_hiera_against_itself_with_a_changed_param():
+    """Mask-unit attention off from stage 2 on: only stage 2 changes (its first block reads the
+    flag of stage 1), and the report says how: windows, attention sizes, partition steps."""
+    a = compile_spec(HIERA)
+    assert diff(a, compile_spec(HIERA)).identical
+    d = diff(a, compile_spec(HIERA, None, {"mask_unit_attn": [True, False, False, False]}))
+    assert [s.name for s in d.sections if s.status != "unchanged"] == ["stage 2"]
+    c = changes(section(d, "stage 2"))
+    assert set(c) == {"token mixer", "attention", "reshapes"}
+    assert "windows=7, pool=true" in c["token mixer"][0] and "windows=1, pool=true" in c["token mixer"][1]
+    assert c["attention"][0].startswith("attention(heads=4, tokens=4, keys=16, head_dim=16, windows=49)")
+    assert "windows" not in c["attention"][1]
+
+
+def test_channels_last_width_is_the_last_axis(tmp_path):
+    """A stage that only gets wider: width 16 -> 24 on the last axis, same resolution."""
+    path = tmp_path / "cl.arch"
+    path.write_text(CHANNELS_LAST)
+    d = diff(compile_spec(path, "narrow"), compile_spec(path, "wide"))
+    assert [(s.name, s.status) for s in d.sections] == [("stem", "unchanged"), ("stage 0", "unchanged"),
+                                                        ("stage 1", "changed"), ("head", "changed")]
+    assert changes(section(d, "stage 1")) == {"width": (16, 24)}
+
+
+def test_role_free_spec_compares_found_stages(tmp_path):
+    a, b = tmp_path / "a.arch", tmp_path / "b.arch"
+    a.write_text(ROLE_FREE)
+    b.write_text(ROLE_FREE.replace("[8, 16, 16]", "[8, 16, 16, 16]").replace("[1, 2, 1]", "[1, 2, 1, 1]"))
+    d = diff(compile_spec(a), compile_spec(b))
+    assert [(s.name, s.status) for s in d.sections] == [("patch", "unchanged"), ("stage 0", "unchanged"),
+                                                        ("stage 1", "changed"), ("fc", "unchanged")]
+    s1 = section(d, "stage 1")
+    assert (s1.a_paths, s1.b_paths) == (["layers.1-2"], ["layers.1-3"])
+    assert changes(s1) == {"depth": (2, 3)}
+
+
+CHAIN = """family chain
+input [B, 3, H, W]
+param window = 7
+
+model {
+  stem: conv2d(3, 16, 4, stride = 4, padding = 0)
+  x = rearrange(x, "b c h w -> b h w c")
+  PARTITION
+  fc: linear(16, 16)
+}
+"""
+
+
+def test_runs_of_layout_ops_read_as_one_step(tmp_path):
+    """reshape/permute/reshape after a rearrange is one window partition, written in einops terms;
+    the same partition written as one rearrange keeps the spec's axis names."""
+    chain, pattern = tmp_path / "chain.arch", tmp_path / "pattern.arch"
+    chain.write_text(CHAIN.replace("PARTITION", "x = reshape(x, [-1, 8, window, 8, window, 16])\n"
+                                   "  x = permute(x, [0, 1, 3, 2, 4, 5])\n  x = reshape(x, [-1, window * window, 16])"))
+    pattern.write_text(CHAIN.replace("PARTITION", 'x = rearrange(x, "b (nh p) (nw q) c -> (b nh nw) (p q) c", '
+                                     "p = window, q = window)"))
+    d = diff(compile_spec(chain), compile_spec(pattern))
+    assert changes(section(d, "(top level)"))["reshapes"] == (
+        "'b c (h h2) (w w2) -> (b h w) (h2 w2) c'", "'b c (nh p) (nw q) -> (b nh nw) (p q) c' (p=7, q=7)")

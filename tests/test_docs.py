@@ -207,3 +207,14 @@ def test_math_op_errors(tmp_path):
     path.write_text("input [B, 4]\nmodel {\n  x = repeat_interleave(x, 2, dim = 0)\n}\n")
     with pytest.raises(ArchError, match="cannot repeat along the batch axis"):
         compile_spec(str(path), input_size=(4,))
+
+
+def test_internals_references_exist():
+    """docs/internals.md names the files each kind of change touches: they must exist."""
+    text = (DOCS / "internals.md").read_text()
+    paths = set(re.findall(r"`((?:archlang|passes|specs|docs|tests)/[\w/.<>-]*)`", text))
+    assert len(paths) > 15
+    for path in paths:
+        if "<" in path:  # a pattern such as specs/<family>.arch: its folder must exist
+            path = path.rsplit("/", 1)[0]
+        assert (ROOT / path).exists(), path

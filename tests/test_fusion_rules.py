@@ -24,8 +24,7 @@ from archlang.compiler import compile_spec, instantiate
 from archlang.ops.conv import same_padding
 
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-RULES = {r.__name__ for r in passes.fuse_reparam.RULES}
-RULE_NAMES = RULES | {"parallel_conv_sum", "parallel_linear_sum", "collapse_block"}  # names the rules log
+RULE_NAMES = {r.name for r in passes.fuse_reparam.RULES} | {"collapse_block"}  # names the rules log
 
 CONV_BN = """
 block cbn(i, o, k = 1, s = 1, g = 1) {
@@ -118,10 +117,10 @@ def test_conv_bn_fold(workdir, case, seed):
 
 @st.composite
 def branch_sum_cases(draw):
-    kinds = draw(st.lists(st.sampled_from(["conv", "conv1", "conv_bn", "conv_bn_call", "identity"]),
+    kinds = draw(st.lists(st.sampled_from(["conv", "conv1", "conv_bn", "conv_bn_call", "identity", "bn"]),
                           min_size=2, max_size=4))
-    assume(any(k != "identity" for k in kinds))
-    has_identity = "identity" in kinds
+    assume(any(k not in ("identity", "bn") for k in kinds))
+    has_identity = "identity" in kinds or "bn" in kinds  # a BatchNorm-only branch is BN of the identity
     g = draw(st.sampled_from([1, 2]))
     cin = g * draw(st.integers(1, 3))
     cout = cin if has_identity else g * draw(st.integers(1, 3))
@@ -135,6 +134,8 @@ def branch_sum_cases(draw):
         geometry = f"{cin}, {cout}, {k}, stride = {s}, groups = {g}{padding}"
         if kind == "identity":
             branches.append("identity()")
+        elif kind == "bn":
+            branches.append(f"b{j}: batchnorm2d({cout})")
         elif kind == "conv_bn":
             branches.append(f"b{j}: conv2d({geometry}, bias = false)\n    b{j}_bn: batchnorm2d({cout})")
             rules.add("conv_bn_fold")

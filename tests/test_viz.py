@@ -10,12 +10,16 @@ import subprocess
 from html import unescape
 
 import pytest
-from oracle import VARIANTS, check_golden, spec
+from oracle import ROOT, VARIANTS, check_golden, spec
 
 from archlang import viz
 from archlang.cli import main
 from archlang.compiler import compile_spec
-from archlang.viz.view import build_view
+from archlang.ops import OPS
+from archlang.viz.html import unit_data
+from archlang.viz.view import COLORS, build_view, category
+
+HIERA = ROOT / "docs" / "sketches" / "hiera.arch"
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
@@ -141,3 +145,24 @@ def test_unknown_expand_scope_is_a_located_error(capsys, tmp_path):
     assert main(["viz", spec("convnext"), "--expand", "stages.2.block", "-o", str(tmp_path / "x.svg")]) == 2
     err = capsys.readouterr().err
     assert "no module 'stages.2.block' to expand" in err and "did you mean 'stages.2.blocks'" in err
+
+
+def test_colours_come_from_the_ops_traits():
+    """Outside a role, an op is coloured by what it is: attention written out (matmul, softmax) as
+    attention, layout ops as reshapes, weights as tensors; every op gets a colour the legend explains."""
+    g = compile_spec(str(HIERA)).graph
+    colour = {op: category(g, "", op) for op in OPS}
+    assert colour["matmul"] == colour["softmax"] == colour["sdpa"] == "attention"
+    assert colour["rearrange"] == colour["select"] == colour["permute"] == "reshape"
+    assert colour["weight"] == colour["input"] == "tensor" and colour["add"] == colour["branch_sum"] == "merge"
+    assert colour["conv2d"] == "conv" and colour["layernorm2d"] == colour["batchnorm1d"] == "norm"
+    assert colour["gelu"] == colour["dropout"] == colour["maxpool2d"] == "act"
+    assert set(colour.values()) <= set(COLORS)
+
+
+def test_panel_shows_run_time_sizes_by_their_spec_names():
+    c = compile_spec(str(HIERA))
+    data = unit_data(c, build_view(c, depth=9, expand=("blocks",)))
+    values = [v for u in data.values() for _, v in u["rows"]]
+    assert "nh=7, nw=7, p=side" in values
+    assert not any(re.search(r"%\d", v) for v in values)

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import lower as L
 from .. import pycode as P
 from .. import syntax as S
-from ..errors import ArchError, Span
-from ..ops import OPS
+from ..errors import Span
 from .exprs import ExprTranslator
-from .names import camel, check_attr, check_label, class_attrs, indexed_labels, py_name, replayed_lets, unique
+from .names import (
+    camel,
+    check_attr,
+    check_label,
+    class_attrs,
+    indexed_labels,
+    py_name,
+    replayed_lets,
+    unique,
+)
 
 
 @dataclass
@@ -27,11 +36,13 @@ class Unit:
     kind: str  # "block" | "group" | "model"
     params: list[tuple[str, P.Code | None]]  # spec name, default
     kwonly: list[str]  # threaded hyperparameters (blocks) or all params (model)
-    body: tuple[S.Stmt, ...]
+    body: tuple[S.Stmt, ...]  # as written: for name analysis (free names, attributes)
+    lowered: tuple[L.LStmt, ...]  # what the statements mean: what is emitted
     span: Span
     doc: str = ""
     kw_defaults: dict[str, P.Code] = field(default_factory=dict)
     input_names: dict[str, int] = field(default_factory=dict)  # model: B/H/W -> input axis
+    inputs: tuple[str, ...] = ("x",)  # the forward arguments (a block's tensor inputs)
 
 
 class Body:
@@ -61,10 +72,10 @@ class ClassEmitter:
         self.needed: list[str] = []  # compile-time names forward reads through self
         self.store = set(needed or ())  # names to store on self (known from a first pass)
         self.fwd_locals: set[str] = set(unit.input_names)
-        self.tensors: dict[str, str] = {"x": "x"}
+        self.tensors: dict[str, str] = {"x": "x", **{n: input_var(n) for n in unit.inputs}}
         self.weights: set[str] = set()
         self.loop_depth = 0
-        self.taken: set[str] = {"x"}
+        self.taken: set[str] = {"x", *self.tensors.values()}
         self.init_x = ExprTranslator(self.resolve_init, ctx.uses)
         self.fwd_x = ExprTranslator(self.resolve_fwd, ctx.uses)
         self.returned = False
@@ -99,13 +110,14 @@ class ClassEmitter:
 
     # ---------------------------------------------------------------- statements
     def stmts(self, body) -> None:
-        for st in body:
-            getattr(self, "s_" + type(st).__name__)(st)
+        for node in body:
+            getattr(self, "s_" + type(node).__name__[1:])(node)
 
-    def s_Pass(self, st):
+    def s_Pass(self, node):
         pass
 
-    def s_Let(self, st: S.Let):
+    def s_Let(self, node: L.LLet):
+        st = node.st
         target = py_name(st.name)
         self.init.add(f"{target} = {self.init_x(st.value)}", st.span)
         self.ct_names.add(st.name)
@@ -115,42 +127,55 @@ class ClassEmitter:
         elif st.name in self.store:
             self.init.add(f"self.{self.stored(st.name)} = {target}", st.span)
 
-    def s_Return(self, st: S.Return):
-        self.fwd.add(f"return {self.fwd_x(st.value)}", st.span)
+    def s_Return(self, node: L.LReturn):
+        self.fwd.add(f"return {', '.join(str(self.fwd_x(v)) for v in node.st.values)}", node.span)
         self.returned = True
 
-    def s_Assign(self, st: S.Assign):
-        v = st.value
-        if isinstance(v, S.Call) and isinstance(v.func, S.Name):
-            op = OPS.get(v.func.id)
-            if op is not None and op.kind == "source":
-                return self.assign_source(st, op)
-            if v.func.id in ("chunk", "unbind"):
-                return self.assign_split(st)
-        self.bind_targets(st.targets, self.fwd_x(v), st.span)
+    def s_Expr(self, node: L.LExpr):
+        if node.build:  # a build-time tensor: an __init__ local
+            self.bind_built(node.st.targets, self.init_x(node.st.value), node.span)
+            return
+        self.bind_targets(node.st.targets, self.fwd_x(node.st.value), node.span)
 
-    def assign_source(self, st: S.Assign, op):
+    def s_Source(self, node: L.LSource):
+        st, op = node.st, node.binding.op
         name = st.targets[0]
         check_attr(name, Span(st.span.file, st.span.line, st.span.col, st.span.line, st.span.col + len(name)),
                    what=op.name)
-        a, _ = self.init_x.bind(op, st.value.args, st.value.kwargs)
-        if op.name == "weight":
-            self.init.add(f"self.{name} = {op.init(a)}", st.span, st.roles)
+        a = self.init_x.args(node.binding)
+        if node.computed:  # the values of a build-time tensor, computed here (a local later code may read)
+            self.bind_built((name,), a["shape"], st.span)
+            value = P.name(py_name(name))
+            init = P.call("nn.Parameter", P.call(P.attr(value, "float"))) if op.has("learned") else value
+        else:
+            init = op.init(a)
+        if op.has("learned"):
+            self.init.add(f"self.{name} = {init}", st.span, st.roles)
         else:
             persistent = a["persistent"]
             extra = "" if persistent.is_const and persistent.const else f", persistent={persistent}"
-            self.init.add(f"self.register_buffer({name!r}, {op.init(a)}{extra})", st.span, st.roles)
+            self.init.add(f"self.register_buffer({name!r}, {init}{extra})", st.span, st.roles)
         self.weights.add(name)
 
-    def assign_split(self, st: S.Assign):
-        call = st.value
-        t = self.fwd_x(call.args[0])
-        rest = [self.fwd_x(a) for a in call.args[1:]]
-        kwargs = {k.name: self.fwd_x(k.value) for k in call.kwargs}
-        if call.func.id == "chunk" and not rest and "chunks" not in kwargs:
-            rest = [P.lit(len(st.targets))]
-        value = P.call(P.attr(t, call.func.id), *rest, **kwargs)
-        self.bind_targets(st.targets, value, st.span, force_index=True)
+    def s_Split(self, node: L.LSplit):
+        x = self.init_x if node.build else self.fwd_x
+        t = x(node.tensor)
+        args = []
+        if node.fn == "chunk":
+            args.append(P.lit(len(node.st.targets)) if node.chunks is None else x(node.chunks))
+        if node.dim is not None:
+            args.append(x(node.dim))
+        value = P.call(P.attr(t, node.fn), *args)
+        if node.build:
+            self.bind_built(node.st.targets, value, node.span)
+        else:
+            self.bind_targets(node.st.targets, value, node.span, force_index=True)
+
+    def bind_built(self, targets, value: P.Code, span: Span) -> None:
+        """Build-time tensors are __init__ locals named as in the spec (like lets)."""
+        names = [py_name(t) for t in targets]
+        self.ct_names.update(targets)
+        self.init.add(f"{', '.join(names)} = {value}", span)
 
     def bind_targets(self, targets, value: P.Code, span: Span, force_index: bool = False):
         if len(targets) == 1 and not force_index:
@@ -164,77 +189,95 @@ class ClassEmitter:
 
     def tensor_var(self, name: str) -> str:
         if name not in self.tensors:
-            self.tensors[name] = self.fresh(py_name(name))
+            # a nested layer's output is named after its label ('b.3.7' -> b)
+            self.tensors[name] = self.fresh(py_name(name.split(".")[0]))
         return self.tensors[name]
 
-    def s_Layer(self, st: S.Layer):
+    def s_Apply(self, node: L.LApply):
+        st = node.st
         inputs = [P.name(self.tensors["x"])] if st.inputs is None else [self.fwd_x(e) for e in st.inputs]
-        value = self.layer_call(st, inputs)
+        value = self.layer_call(node, inputs)
         if st.targets is None:
             self.fwd.add(f"{self.tensors['x']} = {value}", st.span)
         else:
             self.bind_targets(st.targets, value, st.span)
 
-    def layer_call(self, st: S.Layer, inputs: list[P.Code]) -> P.Code:
+    def layer_call(self, node: L.LApply, inputs: list[P.Code]) -> P.Code:
         """Construct the layer in __init__ (if it is a module); return its forward expression."""
-        op = OPS.get(st.callee)
-        is_module = op is None or op.kind == "module" or (op.kind == "act" and st.label is not None)
-        if not is_module:
-            return self.fwd_x.call_op(op, inputs, st.args, st.kwargs)
-        if st.label is None:
-            raise ArchError("this layer needs a label: it is mixed with other statements, so it cannot be "
-                            "numbered like an nn.Sequential entry", st.span, hint="write `name: ...`")
-        ctor = self.constructor(st)
-        attr = check_label(st.label)
-        if st.label.index is not None:
-            self.init.add(f"self.{attr}.append({ctor})", st.span, st.roles)
-            return P.call(f"self.{attr}[{self.fwd_x(st.label.index)}]", *inputs)
-        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
-        return P.call(f"self.{attr}", *inputs)
+        st = node.st
+        if not node.module:
+            return self.fwd_x.call_op(node.binding, inputs)
+        # lowering allows unlabelled modules only in nn.Sequential bodies
+        module = self.set_module(st.label, self.constructor(node), st.span, st.roles)
+        return P.call(module, *inputs)
 
-    def constructor(self, st: S.Layer) -> P.Code:
-        """Constructor expression of a layer statement (op or block), in __init__ scope."""
-        op = OPS.get(st.callee)
-        if op is not None:
-            a, _ = self.init_x.bind(op, st.args, st.kwargs)
-            self.ctx.uses.update(op.helpers)
-            return op.init(a)
+    def set_module(self, label: S.Label, ctor: P.Code, span: Span, roles) -> str:
+        """Assign a submodule in __init__ under its label; return how forward reaches it."""
+        pre, post, ref = self.module_slot(label)
+        self.init.add(f"{pre}{ctor}{post}", span, roles)
+        return ref
+
+    def module_slot(self, label: S.Label) -> tuple[str, str, str]:
+        """How __init__ stores a module under `label` (text before and after its constructor) and
+        how forward reaches it: an attribute, a ModuleList entry, or a computed name."""
+        attr = check_label(label)
+        if label.index is not None:
+            return f"self.{attr}.append(", ")", f"self.{attr}[{self.fwd_x(label.index)}]"
+        if label.computed is not None:
+            name = self.init_x(label.computed)
+            if not name.is_const:  # the name differs per instance or iteration
+                return (f"self.add_module({computed_name(attr, name)}, ", ")",
+                        f"getattr(self, {computed_name(attr, self.fwd_x(label.computed))})")
+            attr = check_attr(f"{attr}{name.const}", label.span)
+        return f"self.{attr} = ", "", f"self.{attr}"
+
+    def constructor(self, node: L.LApply) -> P.Code:
+        """Constructor expression of a layer (op, chosen op or block), in __init__ scope."""
+        st = node.st
+        if node.choice is not None:
+            self.ctx.uses.add("LAYERS")
+            kwargs = {k.name: self.init_x(k.value) for k in st.kwargs}
+            return P.call(P.index(P.name("LAYERS"), [str(self.init_x(node.choice))]),
+                          *[self.init_x(a) for a in st.args[1:]], **kwargs)
+        if node.op is not None:
+            self.ctx.uses.update(node.op.helpers)
+            return node.op.init(self.init_x.args(node.binding))
         cls = self.ctx.block_class(st.callee)
         kwargs = {k.name: self.init_x(k.value) for k in st.kwargs}
         for g in self.ctx.threaded(st.callee):
             kwargs.setdefault(g, self.init_x(S.Name(st.span, g)))
         return P.call(cls, *[self.init_x(a) for a in st.args], **kwargs)
 
-    def s_Group(self, st: S.Group):
-        attr = check_label(st.label)
-        ctor = self.ctx.group_constructor(camel(st.label.name), st.body, st.span, self)
+    def s_Group(self, node: L.LGroup):
+        st = node.st
+        ctor = self.ctx.group_constructor(camel(st.label.name), node.body, st.body, st.span, self)
         x = self.tensors["x"]
-        if st.label.index is not None:
-            self.init.add(f"self.{attr}.append({ctor})", st.span, st.roles)
-            self.fwd.add(f"{x} = self.{attr}[{self.fwd_x(st.label.index)}]({x})", st.span)
-            return
-        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
-        self.fwd.add(f"{x} = self.{attr}({x})", st.span)
+        value = P.call(self.set_module(st.label, ctor, st.span, st.roles),
+                       self.fwd_x(st.inputs[0]) if st.inputs else P.name(x))
+        if st.targets is None:
+            self.fwd.add(f"{x} = {value}", st.span)
+        else:
+            self.bind_targets(st.targets, value, st.span)
 
-    def s_Residual(self, st: S.Residual):
+    def s_Residual(self, node: L.LResidual):
         x = self.tensors["x"]
         short = self.fresh("shortcut")
-        self.fwd.add(f"{short} = {x}", st.span)
-        if st.shortcut:
+        self.fwd.add(f"{short} = {x}", node.span)
+        if node.shortcut:
             self.tensors["x"] = short
-            self.stmts(st.shortcut)
+            self.stmts(node.shortcut)
             self.tensors["x"] = x
-        self.stmts(st.body)
-        self.fwd.add(f"{x} = {x} + {short}", st.span)
+        self.stmts(node.body)
+        self.fwd.add(f"{x} = {x} + {short}", node.span)
 
-    def s_Branches(self, st: S.Branches):
+    def s_Branches(self, node: L.LBranches):
         x = self.tensors["x"]
         terms = []
-        for branch in st.branches:
+        for branch in node.branches:
             expr = self.branch_expr(branch, x)
             if expr is None:
                 var = self.fresh("branch")
-                self.fwd.add(f"{var} = {x}", st.span)
+                self.fwd.add(f"{var} = {x}", node.span)
                 self.tensors["x"] = var
                 self.stmts(branch)
                 self.tensors["x"] = x
@@ -243,21 +286,21 @@ class ClassEmitter:
         total = terms[0]
         for t in terms[1:]:
             total = P.binop("+", total, t)
-        if st.op == "avg":
+        if node.st.op == "avg":
             total = P.binop("/", total, P.lit(len(terms)))
-        self.fwd.add(f"{x} = {total}", st.span)
+        self.fwd.add(f"{x} = {total}", node.span)
 
     def branch_expr(self, branch, x: str) -> P.Code | None:
         """A branch of plain layers applied in turn, as one nested call; None if not that simple."""
         value = P.name(x)
-        for st in branch:
-            if not (isinstance(st, S.Layer) and st.targets is None and st.inputs is None):
+        for node in branch:
+            if not (isinstance(node, L.LApply) and node.st.targets is None and node.st.inputs is None):
                 return None
-            value = self.layer_call(st, [value])
+            value = self.layer_call(node, [value])
         return value
 
-    def s_If(self, st: S.If):
-        arms = list(st.arms) + ([(None, st.orelse)] if st.orelse is not None else [])
+    def s_If(self, node: L.LIf):
+        arms = list(node.arms) + ([(None, node.orelse)] if node.orelse is not None else [])
         i_arms, f_arms = [], []
         for test, body in arms:
             i_mark, f_mark = self.init.mark(), self.fwd.mark()
@@ -269,8 +312,8 @@ class ClassEmitter:
             i_arms.append((test, self.init.lines[i_mark:]))
             f_arms.append((test, self.fwd.lines[f_mark:]))
             del self.init.lines[i_mark:], self.fwd.lines[f_mark:]
-        self.emit_if(self.init, i_arms, self.init_x, st.span)
-        self.emit_if(self.fwd, f_arms, self.fwd_x, st.span)
+        self.emit_if(self.init, i_arms, self.init_x, node.span)
+        self.emit_if(self.fwd, f_arms, self.fwd_x, node.span)
 
     def emit_if(self, body: Body, arms, translate, span: Span) -> None:
         """Emit `if/elif/else` on one side, or nothing when no arm has lines on that side."""
@@ -288,24 +331,23 @@ class ClassEmitter:
             body.add(f"{keyword} {translate(test)}:" if test is not None else "else:", span)
             body.lines.extend(lines or [(body.indent + 1, "pass", None, ())])
 
-    def s_For(self, st: S.For):
+    def loop_range(self, st: S.For, translate) -> P.Code:
+        start, stop = translate(st.start), translate(st.stop)
+        return P.call("range", stop) if start.is_const and start.const == 0 else P.call("range", start, stop)
+
+    def s_Loop(self, node: L.LLoop):
+        st = node.st
         var = py_name(st.var) if st.var else "_"
-        start, stop = self.init_x(st.start), self.init_x(st.stop)
-        rng = P.call("range", stop) if start.is_const and start.const == 0 else P.call("range", start, stop)
-        if st.label is not None:
-            return self.container(st, var, rng)
-        fstart, fstop = self.fwd_x(st.start), self.fwd_x(st.stop)
-        frng = P.call("range", fstop) if fstart.is_const and fstart.const == 0 else P.call("range", fstart, fstop)
         i0, f0 = self.init.mark(), self.fwd.mark()
-        self.init.add(f"for {var} in {rng}:", st.span)
-        self.fwd.add(f"for {var} in {frng}:", st.span)
+        self.init.add(f"for {var} in {self.loop_range(st, self.init_x)}:", st.span)
+        self.fwd.add(f"for {var} in {self.loop_range(st, self.fwd_x)}:", st.span)
         if st.var:
             self.ct_names.add(st.var)
             self.fwd_locals.add(st.var)
         self.init.indent += 1
         self.fwd.indent += 1
         self.loop_depth += 1
-        self.stmts(st.body)
+        self.stmts(node.body)
         self.loop_depth -= 1
         self.init.indent -= 1
         self.fwd.indent -= 1
@@ -313,30 +355,45 @@ class ClassEmitter:
             if len(body.lines) == mark + 1:
                 del body.lines[mark:]
 
-    def container(self, st: S.For, var: str, rng: P.Code):
-        attr = check_label(st.label)
-        only = st.body[0] if len(st.body) == 1 else None
-        item = None
-        if isinstance(only, S.Layer) and only.label is None and only.targets is None and only.inputs is None:
-            op = OPS.get(only.callee)
-            if op is None or op.kind == "module":
-                item = self.constructor(only)
-        if item is None:
+    def s_Container(self, node: L.LContainer):
+        st = node.st
+        var = py_name(st.var) if st.var else "_"
+        if node.item is not None:
+            item = self.constructor(node.item)
+        else:
             name = camel(st.label.name[:-1] if st.label.name.endswith("s") else st.label.name)
-            item = self.ctx.group_constructor(name, st.body, st.span, self)
+            item = self.ctx.group_constructor(name, node.body, st.body, st.span, self)
+        only = st.body[0] if len(st.body) == 1 else None
         roles = st.roles + (only.roles if only is not None else ())
-        self.init.add(f"self.{attr} = nn.Sequential(*[", st.span, roles)
+        pre, post, module = self.module_slot(st.label)
+        opening = "nn.ModuleList([" if node.module_list else "nn.Sequential(*["
+        self.init.add(f"{pre}{opening}", st.span, roles)
         self.init.indent += 1
         self.init.add(wrap_call(f"{item}", "    " * self.init.indent), None)
-        self.init.add(f"for {var} in {rng}", None)
+        self.init.add(f"for {var} in {self.loop_range(st, self.init_x)}", None)
         self.init.indent -= 1
-        self.init.add("])", None)
+        self.init.add(f"]){post}", None)
         x = self.tensors["x"]
-        self.fwd.add(f"{x} = self.{attr}({x})", st.span)
+        if not node.module_list:
+            self.fwd.add(f"{x} = {module}({x})", st.span)
+            return
+        # nn.Sequential cannot pass the other tensors: forward calls the items in turn
+        uses_var = st.var is not None and any(isinstance(n, S.Name) and n.id == st.var
+                                              for e in node.item.st.inputs for n in S.subexprs(e))
+        if uses_var:
+            self.fwd_locals.add(st.var)
+        block = self.fresh("block")
+        inputs = ", ".join(str(self.fwd_x(e)) for e in node.item.st.inputs)
+        head = f"for {var}, {block} in zip({self.loop_range(st, self.fwd_x)}, {module}):" if uses_var \
+            else f"for {block} in {module}:"
+        self.fwd.add(head, st.span)
+        self.fwd.indent += 1
+        self.fwd.add(f"{x} = {block}({inputs})", st.span)
+        self.fwd.indent -= 1
 
     # ---------------------------------------------------------------- assembly
     def run(self) -> ClassEmitter:
-        self.stmts(self.unit.body)
+        self.stmts(self.unit.lowered)
         return self
 
     def render(self, prov) -> list[str]:
@@ -355,7 +412,9 @@ class ClassEmitter:
             out.append(f"        self.{name} = nn.ModuleList()")
         out += [render_line(line, prov) for line in self.init.lines]
         out.append("")
-        out.append("    def forward(self, x):")
+        out.append(f"    def forward(self, {', '.join(input_var(n) for n in u.inputs)}):")
+        if "x" not in u.inputs:  # the current tensor starts as the first input
+            out.append(f"        x = {input_var(u.inputs[0])}")
         for name, axis in u.input_names.items():
             if name in self.inputs_used:
                 out.append(f"        {py_name(name)} = x.shape[{axis}]")
@@ -363,6 +422,19 @@ class ClassEmitter:
         if not self.returned:
             out.append("        return x")
         return out
+
+
+def input_var(name: str) -> str:
+    """A forward argument's name: `x` stays `x` (the emitted code's own name for it)."""
+    return "x" if name == "x" else py_name(name)
+
+
+def computed_name(prefix: str, value: P.Code) -> str:
+    """The name `prefix` + value, for a computed label (`layer{i + 1}:`), as Python."""
+    text = str(value)
+    if not any(c in text for c in "{}'\"\\"):
+        return f'f"{prefix}{{{text}}}"'
+    return f'"{prefix}" + str({text})'
 
 
 def signature(u: Unit) -> str:
@@ -400,10 +472,27 @@ def wrap_call(text: str, pad: str, limit: int = 110) -> str:
     if _closing(text, len(head)) != len(text) - 1:
         return text  # the first call is not the whole right-hand side, e.g. x.a(...).b(...)
     args = split_top_level(inner[:-1])
+    comp = _comprehension(args[0]) if len(args) == 1 else None
+    if comp is not None:  # f(*[item for i in ...]): the item on its own line, then each clause
+        elem, clauses = comp
+        lines = [f"{pad}    {wrap_call(elem, pad + '    ', limit)}"] + [f"{pad}    {c}" for c in clauses]
+        return f"{head}(*[\n" + "\n".join(lines) + f"\n{pad}])"
     if len(args) < 2:
         return text
     body = "".join(f"{pad}    {a},\n" for a in args)
     return f"{head}(\n{body}{pad})"
+
+
+def _comprehension(arg: str) -> tuple[str, list[str]] | None:
+    """`*[elem for a in x for b in y]` -> (elem, ['for a in x', 'for b in y']), else None."""
+    if not (arg.startswith("*[") and arg.endswith("]")) or _closing(arg, 1) != len(arg) - 1:
+        return None
+    inner = arg[2:-1]
+    cuts = [i for i, ch, depth in _depths(inner) if depth == 0 and inner.startswith(" for ", i)]
+    if not cuts:
+        return None
+    parts = [inner[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(inner)])]
+    return parts[0], parts[1:]
 
 
 def _depths(text: str, start: int = 0):

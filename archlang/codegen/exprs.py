@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from .. import pycode as P
 from .. import syntax as S
-from ..ops import OPS, REQUIRED, OpDef
+from ..lower import Binding, default, plan_call
 from ..values import BUILTINS
 
 _CMP_NONE = {"==": "is", "!=": "is not"}
@@ -59,45 +59,35 @@ class ExprTranslator:
         return str(self(s))
 
     def t_Call(self, e: S.Call):
-        name = e.func.id
-        if name in BUILTINS:
-            target = BUILTINS[name][1]
+        plan = plan_call(e, ())
+        if plan.kind == "builtin":
+            target = BUILTINS[plan.name][1]
             if target in ("make_divisible",):
                 self.uses.add(target)
             if target.startswith("math."):
                 self.uses.add("math")
             kwargs = {k.name: self(k.value) for k in e.kwargs}
             return P.call(target, *[self(a) for a in e.args], **kwargs)
-        if name == "shape":
-            return P.attr(self(e.args[0]), "shape")
-        op = OPS[name]
-        n = 1 if op.n_inputs == -1 else op.n_inputs
-        inputs = [self(a) for a in e.args[:n]]
-        if op.n_inputs == -1:
-            inputs = [self(i) for i in e.args[0].items] if isinstance(e.args[0], S.ListExpr) else inputs
-        return self.call_op(op, inputs, e.args[n:], e.kwargs)
+        if plan.kind == "shape":
+            return P.attr(self(plan.tensors[0]), "shape")
+        first = plan.tensors[0] if plan.tensors else None
+        if plan.tensor_list and isinstance(first, S.ListExpr):
+            inputs = [self(i) for i in first.items]
+        else:
+            inputs = [self(a) for a in plan.tensors]
+        return self.call_op(plan.binding, inputs)
 
-    def call_op(self, op: OpDef, inputs: list[P.Code], args, kwargs) -> P.Code:
-        a, sizes = self.bind(op, args, kwargs)
-        if op.varkw:
-            a["sizes"] = sizes
+    def call_op(self, binding: Binding, inputs: list[P.Code]) -> P.Code:
+        op = binding.op
         self.uses.update(op.helpers)
-        return op.call(a, inputs)
+        return op.call(self.args(binding), inputs)
 
-    def bind(self, op: OpDef, args, kwargs) -> tuple[dict[str, P.Code], dict[str, P.Code]]:
-        """Op arguments as Code, defaults filled in (elaboration has already checked them)."""
-        names = ("pattern",) if op.varkw else op.arg_names
-        a = {n: self(v) for n, v in zip(names, args)}
-        sizes = {}
-        for k in kwargs:
-            if k.name in op.arg_names:
-                a[k.name] = self(k.value)
-            else:
-                sizes[k.name] = self(k.value)
-        for arg in op.args:
-            if arg.name not in a and arg.default is not REQUIRED:
-                a[arg.name] = P.lit(arg.default)
-        return a, sizes
+    def args(self, binding: Binding) -> dict[str, P.Code]:
+        """A binding's arguments as Code, defaults filled in (sizes as a dict, for rearrange)."""
+        a = {n: P.lit(default(binding.op, n)) if e is None else self(e) for n, e in binding.args}
+        if binding.op.varkw:
+            a["sizes"] = {k: self(v) for k, v in binding.sizes}
+        return a
 
 
 def _is_none(e) -> bool:

@@ -3,32 +3,17 @@
 Spec identifiers are grammar-checked ([A-Za-z_][A-Za-z0-9_]*), so they cannot carry code;
 locals that would collide with Python keywords, builtins, nn.Module attributes or the names
 emitted code uses are suffixed with `_`. Labels and weights become attribute names that must
-match checkpoints, and params become constructor keywords, so those collisions are errors instead.
+match checkpoints, and params become constructor keywords, so those collisions are errors instead
+(the rules live in the front end, `pynames.py`).
 """
 
 from __future__ import annotations
 
-import builtins
 import keyword
 
 from .. import syntax as S
-from ..errors import ArchError
-
-EMITTED = {"self", "torch", "nn", "F", "math", "super", "x"}
-RESERVED = EMITTED | set(dir(builtins))
-# nn.Module's public attributes (torch 2.x); its private ones all start with '_'.
-_MODULE_ATTRS = {
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children",
-    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward",
-    "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict",
-    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters",
-    "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
-    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
-    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
-    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
-    "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to",
-    "to_empty", "train", "training", "type", "xpu", "zero_grad",
-}
+from ..ops import OPS
+from ..pynames import RESERVED, check_attr, clash
 
 
 def unique(base: str, taken: set[str]) -> str:
@@ -45,30 +30,9 @@ def camel(name: str) -> str:
     return out + "_" if keyword.iskeyword(out) or out in RESERVED else out
 
 
-def clash(name: str) -> str | None:
-    """What a spec identifier would collide with as a Python name in emitted code, or None."""
-    if keyword.iskeyword(name):
-        return "a Python keyword"
-    if name in EMITTED:
-        return "a name the emitted code uses"
-    if name in RESERVED:
-        return "a Python builtin"
-    if name in _MODULE_ATTRS or name.startswith("_"):
-        return "an nn.Module attribute"
-    return None
-
-
 def py_name(name: str) -> str:
     """A spec identifier as a Python local or parameter name (also stored as `self.name`)."""
     return name + "_" if clash(name) else name
-
-
-def check_attr(name: str, span, what: str = "label") -> str:
-    """A label or weight name becomes a module attribute (and a checkpoint key) as written."""
-    if keyword.iskeyword(name) or name in _MODULE_ATTRS or name.startswith("_"):
-        raise ArchError(f"{what} '{name}' cannot be a module attribute in PyTorch", span,
-                        hint=f"choose another {what} (it names the module's parameters)")
-    return name
 
 
 def check_label(label: S.Label) -> str:
@@ -110,7 +74,7 @@ def class_attrs(stmts) -> set[str]:
         if isinstance(st, (S.Layer, S.Group, S.For)) and st.label is not None:
             out.add(st.label.name)
         elif isinstance(st, S.Assign) and isinstance(st.value, S.Call) and isinstance(st.value.func, S.Name) \
-                and st.value.func.id in ("weight", "buffer"):
+                and _is_state(st.value.func.id):
             out.update(st.targets)
         if isinstance(st, S.If):
             for _, body in st.arms:
@@ -153,11 +117,14 @@ def _walk_stmt(st, bound: set[str], out: list[str]) -> None:
     elif isinstance(st, S.Layer):
         for e in (*st.args, *(k.value for k in st.kwargs), *(st.inputs or ())):
             _walk_expr(e, bound, out)
-        if st.label and st.label.index is not None:
-            _walk_expr(st.label.index, bound, out)
+        for e in st.label.exprs if st.label else ():
+            _walk_expr(e, bound, out)
         bound.update(st.targets or ())
     elif isinstance(st, S.Group):
+        for e in (*st.label.exprs, *(st.inputs or ())):
+            _walk_expr(e, bound, out)
         _walk_body(st.body, set(bound), out)
+        bound.update(st.targets or ())
     elif isinstance(st, S.Residual):
         _walk_body(st.body, bound, out)
         _walk_body(st.shortcut or (), bound, out)
@@ -170,12 +137,13 @@ def _walk_stmt(st, bound: set[str], out: list[str]) -> None:
             _walk_body(body, bound, out)
         _walk_body(st.orelse or (), bound, out)
     elif isinstance(st, S.For):
-        _walk_expr(st.start, bound, out)
-        _walk_expr(st.stop, bound, out)
+        for e in (st.start, st.stop, *(st.label.exprs if st.label else ())):
+            _walk_expr(e, bound, out)
         inner = set(bound) | ({st.var} if st.var else set())
         _walk_body(st.body, inner, out)
     elif isinstance(st, S.Return):
-        _walk_expr(st.value, bound, out)
+        for e in st.values:
+            _walk_expr(e, bound, out)
 
 
 def _walk_expr(e, bound: set[str], out: list[str]) -> None:
@@ -207,3 +175,9 @@ def _children(e):
     if isinstance(e, S.Attr):
         return (e.value,)
     return ()
+
+
+def _is_state(name: str) -> bool:
+    """`name(...)` makes a tensor the module owns (a weight or buffer), named by its target."""
+    op = OPS.get(name)
+    return op is not None and op.has("state")

@@ -12,20 +12,27 @@ from pathlib import Path
 from ..compiler import Compiled, compile_spec
 from ..errors import ArchError, cmdline_span, did_you_mean
 from ..program import load
+from ..tooling import STDOUT, output_target, parse_input, refuse_inputs, write_output
 from .compare import diff
 from .report import format_diff
 
 
 def run(args) -> int:
-    from ..cli import parse_input  # cli imports this module lazily; importing cli at the top would cycle
+    from ..viz import render_bytes
+    from ..viz.command import drawing_format
 
     size = parse_input(args.input)
-    a, b = compile_arg(args.a, size), compile_arg(args.b, size)
+    if args.viz == STDOUT:
+        raise ArchError("--viz - would mix the drawing into the report on standard output",
+                        cmdline_span("--viz -", 6), hint="write the drawing to a file")
+    fmt = drawing_format(args.viz, None, "--viz") if args.viz else None
+    out = output_target(args.viz, "--viz", Path(f"diff.{fmt}")) if args.viz else None
+    outside = getattr(args, "allow_import_outside", False)
+    a, b = compile_arg(args.a, size, outside), compile_arg(args.b, size, outside)
     result = diff(a, b)
-    if args.viz:  # drawn first: an error there (no Graphviz, bad path) leaves no partial output
-        from ..viz import render
-
-        render(b, args.viz, status=result.status)
+    if out is not None:  # drawn first: an error there (no Graphviz, bad path) leaves no partial output
+        refuse_inputs(out, a.program.files + b.program.files, "--viz", args.viz)
+        write_output(out, render_bytes(b, fmt, status=result.status), "--viz")
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:
@@ -44,18 +51,18 @@ def split_arg(text: str) -> tuple[str, str | None]:
     if colon and not variant:
         raise ArchError("expected a variant name after ':'", cmdline_span(text, len(text)),
                         hint="write SPEC:VARIANT, or leave out ':' for the spec's default variant")
-    if not Path(spec).is_file():
+    if not Path(spec).exists():  # anything else that is not a spec file, program.load names
         raise ArchError(f"cannot read '{spec}': no such file", cmdline_span(text, 0, len(spec)),
                         hint="check the path to the .arch file")
     return spec, variant or None
 
 
-def compile_arg(text: str, size: tuple[int, ...]) -> Compiled:
+def compile_arg(text: str, size: tuple[int, ...] | None, allow_outside: bool = False) -> Compiled:
     spec, variant = split_arg(text)
-    program = load(spec)
+    program = load(spec, allow_outside)
     if variant is not None and program.find_variant(variant) is None:
         known = list(program.variants) + [a for v in program.variants.values() for a in v.aka]
         start = len(spec) + 1
         raise ArchError(f"no variant '{variant}' in {spec}", cmdline_span(text, start, len(text)),
                         hint=did_you_mean(variant, known) or "variants: " + (", ".join(program.variants) or "none"))
-    return compile_spec(spec, variant, input_size=size)
+    return compile_spec(spec, variant, input_size=size, allow_import_outside=allow_outside)

@@ -7,11 +7,14 @@ weight-transfer report (weights.py). Torch is not needed: everything comes from 
 
 from __future__ import annotations
 
+from ..axes import channel_axes
 from ..compiler import Compiled
 from ..ir import Graph
+from ..ops import OPS
 from ..shapes import Batch, numel
+from ..spec_names import SpecNames
 from .align import Alignment, align, graph_text, node_status, signature
-from .describe import NONE, describe
+from .describe import NONE, Model, describe
 from .records import Change, Diff, SectionDiff, Total
 from .sections import Section, pair_names, sections
 from .weights import aligned_names, tensors, transfer
@@ -21,11 +24,12 @@ BYTES_PER_ELEMENT = 4  # fp32
 
 def diff(a: Compiled, b: Compiled) -> Diff:
     sa, sb = sections(a.graph, a.cost), sections(b.graph, b.cost)
+    ma, mb = model(a), model(b)
     parts, status, pairs = [], {}, []
     for name in pair_names(list(sa), list(sb)):
         x, y = sa.get(name), sb.get(name)
         al = align(a.graph, x.owners if x else [], b.graph, y.owners if y else [])
-        parts.append(compare_section(name, a.graph, x, b.graph, y, al))
+        parts.append(compare_section(name, ma, x, mb, y, al))
         status.update(node_status(al))
         pairs += al.pairs
     totals = [Total("params", a.cost.params, b.cost.params), Total("macs", a.cost.macs, b.cost.macs),
@@ -35,15 +39,22 @@ def diff(a: Compiled, b: Compiled) -> Diff:
     return Diff(a.name, b.name, a.input_size, identical, parts, totals, weights, status)
 
 
-def compare_section(name: str, ga: Graph, x: Section | None, gb: Graph, y: Section | None,
+def model(c: Compiled) -> Model:
+    return Model(c.graph, channel_axes(c.graph), SpecNames(c.program, c.graph))
+
+
+def compare_section(name: str, ma: Model, x: Section | None, mb: Model, y: Section | None,
                     al: Alignment) -> SectionDiff:
     out = SectionDiff(name, "changed", x.paths if x else [], y.paths if y else [],
                       (x.params if x else 0, y.params if y else 0), (x.macs if x else 0, y.macs if y else 0),
                       nodes=al.counts())
-    if x is None or y is None:
+    if x is None or y is None:  # what the section is, on the side that has it
         out.status = "added" if x is None else "removed"
+        items = describe(ma, x) if x else describe(mb, y)
+        out.changes = [Change(k, items[k], NONE) if x else Change(k, NONE, items[k])
+                       for k in ("depth", "width", "output") if items[k] != NONE]
         return out
-    da, db = describe(ga, x), describe(gb, y)
+    da, db = describe(ma, x), describe(mb, y)
     out.changes = [Change(k, da.get(k, NONE), db.get(k, NONE)) for k in dict.fromkeys([*da, *db])
                    if da.get(k, NONE) != db.get(k, NONE)]
     out.changes += _renames(al)
@@ -83,7 +94,7 @@ def activation_bytes(graph: Graph) -> int:
     """See records.ACTIVATION_MEMORY: outputs that carry the batch axis, fp32, one sample."""
     total = 0
     for n in graph.nodes():
-        if n.op in ("input", "weight", "buffer") or not n.shape:
+        if OPS[n.op].has("source") or not n.shape:
             continue
         if any(isinstance(d, Batch) for d in n.shape):
             total += numel(n.shape)

@@ -15,6 +15,7 @@ from .sections import LOOSE
 INDENT = "    "
 LABELS_SHOWN = 12  # renames listed per section (all of them in --json)
 WIDE = 64  # an item whose two values are longer than this prints them on two lines
+LINE = 96  # a value longer than this prints one entry per line
 STATUS = {"unchanged": "unchanged", "changed": "changed", "added": "only in B", "removed": "only in A"}
 
 
@@ -67,9 +68,33 @@ def _where(sec: SectionDiff) -> str:
 def _change(item: str, a, b) -> list[str]:
     if isinstance(a, int) and isinstance(b, int):
         return [_item(item, f"{a:,} -> {b:,} ({b - a:+,})")]
-    if len(str(a)) + len(str(b)) > WIDE:
-        return [_item(item, str(a)), _item("", f"-> {b}")]
-    return [_item(item, f"{a} -> {b}")]
+    if len(str(a)) + len(str(b)) <= WIDE:
+        return [_item(item, f"{a} -> {b}")]
+    # long: A, then B after an arrow, a side longer than a line with one entry per line
+    first, *rest = _lines(str(a))
+    lines = [_item(item, first)] + [_item("", e) for e in rest]
+    first, *rest = _lines(str(b))
+    return lines + [_item("", f"-> {first}")] + [_item("", f"   {e}") for e in rest]
+
+
+def _lines(text: str) -> list[str]:
+    return [text] if len(text) <= LINE else entries(text)
+
+
+def entries(text: str) -> list[str]:
+    """A description's comma-separated entries (commas inside brackets or quotes stay)."""
+    out, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch in "([{":
+            depth += 1
+        elif not quoted and ch in ")]}":
+            depth -= 1
+        elif not quoted and depth == 0 and text.startswith(", ", i):
+            out.append(text[start:i])
+            start = i + 2
+    return out + [text[start:]]
 
 
 def _item(name: str, text: str) -> str:

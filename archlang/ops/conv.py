@@ -1,44 +1,21 @@
-"""2-D convolution and pooling over NCHW tensors."""
+"""2-D convolution over NCHW tensors, with windows as ints or pairs and padding as the models have it.
+
+Padding (see `padding.py`): none is timm's symmetric padding (the default, kept for every existing
+spec), an int or pair is symmetric, "valid" is none at all, and "same" is TensorFlow's SAME:
+static padding in nn.Conv2d when it is one constant, else the emitted `Conv2dSame` module pads
+from the input size in forward (the state_dict keys are nn.Conv2d's, as with timm's Conv2dSame).
+"""
 
 from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import ShapeError, fmt, numel
-from . import Arg, OpDef, omit_defaults, register
+from . import Arg, OpDef, boolean, positive_int, register
+from .padding import padding_value, pads, pair, positive_pair, static_same, symmetric_code, window_out
+from .padding import same_padding as same_padding  # re-exported: where fusion and its tests look
 
 
-def same_padding(k: int, stride: int = 1, dilation: int = 1) -> int:
-    """The symmetric padding timm uses for 'same'-style convolutions."""
-    return ((stride - 1) + dilation * (k - 1)) // 2
-
-
-def padding_code(a) -> P.Code:
-    """Emitted padding: explicit when given, else the same_padding formula, folded if literal."""
-    if not (a["padding"].is_const and a["padding"].const is None):
-        return a["padding"]
-    s, d, k = a["stride"], a["dilation"], a["kernel_size"]
-    if s.is_const and d.is_const and d.const == 1:
-        # ((s - 1) + (k - 1)) // 2, written the way a person would: (k - 1) // 2, k // 2, ...
-        shift = s.const - 2
-        inner = P.binop("+", k, P.lit(shift)) if shift >= 0 else P.binop("-", k, P.lit(-shift))
-    else:
-        inner = P.binop("+", P.binop("-", s, P.lit(1)), P.binop("*", d, P.binop("-", k, P.lit(1))))
-    return P.binop("//", inner, P.lit(2))
-
-
-def _spatial(h: int, k: int, s: int, p: int, d: int, what: str) -> int:
-    out = (h + 2 * p - d * (k - 1) - 1) // s + 1
-    if out < 1:
-        raise ShapeError(f"{what}: a {h}-pixel axis is too small for kernel {k} (stride {s}, padding {p})",
-                         hint="use a larger input size")
-    return out
-
-
-def _pad(a) -> int:
-    return same_padding(a.kernel_size, a.stride, a.dilation) if a.padding is None else a.padding
-
-
-def _check_nchw(ins, what: str):
+def check_nchw(ins, what: str):
     (x,) = ins
     if len(x) != 4:
         raise ShapeError(f"{what} expects an NCHW tensor, got {fmt(x)}",
@@ -47,92 +24,69 @@ def _check_nchw(ins, what: str):
 
 
 def _conv_shape(a, ins):
-    n, c, h, w = _check_nchw(ins, "conv2d")
+    n, c, h, w = check_nchw(ins, "conv2d")
     if c != a.in_channels:
         raise ShapeError(f"conv2d expects {a.in_channels} input channels, got {c} (input {fmt(ins[0])})")
     for side in ("in_channels", "out_channels"):
         if a[side] % a.groups:
             raise ShapeError(f"conv2d {side}={a[side]} is not divisible by groups={a.groups}")
-    p = _pad(a)
-    oh = _spatial(h, a.kernel_size, a.stride, p, a.dilation, "conv2d")
-    ow = _spatial(w, a.kernel_size, a.stride, p, a.dilation, "conv2d")
-    return (n, a.out_channels, oh, ow)
+    k, s, d = pair(a.kernel_size), pair(a.stride), pair(a.dilation)
+    (top, bottom), (left, right) = pads(a.padding, (h, w), a.kernel_size, a.stride, a.dilation)
+    return (n, a.out_channels, window_out(h, k[0], s[0], d[0], top, bottom, what="conv2d"),
+            window_out(w, k[1], s[1], d[1], left, right, what="conv2d"))
 
 
 def _conv_params(a):
-    k = a.kernel_size
-    out = {"weight": (a.out_channels, a.in_channels // a.groups, k, k)}
+    kh, kw = pair(a.kernel_size)
+    out = {"weight": (a.out_channels, a.in_channels // a.groups, kh, kw)}
     if a.bias:
         out["bias"] = (a.out_channels,)
     return out
 
 
-_TORCH_CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
+def _conv_cost(a, ins, out):
+    kh, kw = pair(a.kernel_size)
+    return numel(out) * (a.in_channels // a.groups) * kh * kw
 
 
-def _conv_init(a):
-    given = {**a, "padding": padding_code(a)}
-    kw = {k: given[k] for k, d in _TORCH_CONV_DEFAULTS.items()
-          if not (given[k].is_const and given[k].const == d)}
-    return P.call("nn.Conv2d", a["in_channels"], a["out_channels"], a["kernel_size"], **kw)
+_TORCH_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
+
+
+def _ctor(cls: str, a: dict[str, P.Code], padding: P.Code) -> P.Code:
+    given = {**a, "padding": padding}
+    kw = {k: given[k] for k, d in _TORCH_DEFAULTS.items() if not (given[k].is_const and given[k].const == d)}
+    return P.call(cls, a["in_channels"], a["out_channels"], a["kernel_size"], **kw)
+
+
+def _conv_init(a: dict[str, P.Code]) -> P.Code:
+    pad = a["padding"]
+    if not pad.is_const:
+        # a name may hold any padding form: choose when the module is built
+        plain = _ctor("nn.Conv2d", a, P.cond(symmetric_code(a), P.binop("is", pad, P.lit(None)), pad))
+        return P.cond(_ctor("Conv2dSame", a, P.lit(0)), P.binop("==", pad, P.lit("same")), plain)
+    if pad.const == "same":
+        static = static_same(a)
+        return _ctor("nn.Conv2d", a, static) if static is not None else _ctor("Conv2dSame", a, P.lit(0))
+    if pad.const == "valid":
+        return _ctor("nn.Conv2d", a, P.lit(0))
+    return _ctor("nn.Conv2d", a, symmetric_code(a) if pad.const is None else pad)
 
 
 CONV2D = OpDef(
     "conv2d", "module",
-    (Arg("in_channels"), Arg("out_channels"), Arg("kernel_size"), Arg("stride", 1), Arg("padding", None),
-     Arg("dilation", 1), Arg("groups", 1), Arg("bias", True)),
-    shape=_conv_shape, params=_conv_params,
-    cost=lambda a, ins, out: numel(out) * (a.in_channels // a.groups) * a.kernel_size ** 2,
-    init=_conv_init,
-    doc="2-D convolution (nn.Conv2d). padding=none means timm's symmetric 'same' padding "
-        "((stride - 1) + dilation * (kernel_size - 1)) // 2.",
-    traits=frozenset({"conv", "affine_map"}), channel_axis=1,
+    (Arg("in_channels", check=positive_int), Arg("out_channels", check=positive_int),
+     Arg("kernel_size", check=positive_pair), Arg("stride", 1, positive_pair),
+     Arg("padding", None, padding_value(allow_none=True)), Arg("dilation", 1, positive_pair),
+     Arg("groups", 1, positive_int), Arg("bias", True, boolean)),
+    shape=_conv_shape, params=_conv_params, cost=_conv_cost, init=_conv_init,
+    helpers=("Conv2dSame", "pad_same", "symmetric_padding"),
+    doc="2-D convolution (nn.Conv2d); kernel_size, stride, dilation and padding are ints or pairs [h, w]. "
+        "padding: none (timm's symmetric ((stride - 1) + dilation * (kernel_size - 1)) // 2), a size, "
+        "\"valid\" (0) or \"same\" (TensorFlow's SAME: ceil(size / stride) outputs, the odd pixel padded "
+        "after; computed from the input size in forward unless stride 1 makes it constant). "
+        "Cost: out elements * in_channels / groups * kh * kw.",
+    traits=frozenset({"conv", "affine_map"}), channel_axis=1, fx=("call_module:Conv2d",),
+    aliases=("Conv2d", "conv", "conv_2d", "convolution", "Conv2dSame"),
 )
 
-
-def _pool_shape(what):
-    def rule(a, ins):
-        n, c, h, w = _check_nchw(ins, what)
-        s = a.stride if a.stride is not None else a.kernel_size
-        return (n, c, _spatial(h, a.kernel_size, s, a.padding, 1, what),
-                _spatial(w, a.kernel_size, s, a.padding, 1, what))
-    return rule
-
-
-def _pool_emit(cls: str, fn: str):
-    def init(a):
-        kw = omit_defaults(_POOLS[cls], a)
-        k = kw.pop("kernel_size")
-        return P.call(f"nn.{cls}", k, **kw)
-
-    def call(a, ins):
-        kw = omit_defaults(_POOLS[cls], a)
-        k = kw.pop("kernel_size")
-        return P.call(f"F.{fn}", ins[0], k, **kw)
-    return init, call
-
-
-_POOL_ARGS = (Arg("kernel_size"), Arg("stride", None), Arg("padding", 0))
-_POOLS: dict[str, OpDef] = {}
-for _name, _cls, _fn in (("avgpool2d", "AvgPool2d", "avg_pool2d"), ("maxpool2d", "MaxPool2d", "max_pool2d")):
-    _init, _call = _pool_emit(_cls, _fn)
-    _POOLS[_cls] = OpDef(_name, "act", _POOL_ARGS, shape=_pool_shape(_name), init=_init, call=_call,
-                         doc=f"{_cls} over NCHW (fvcore counts it as 0).", traits=frozenset({"pool"}),
-                         channel_axis=1)
-
-
-def _adaptive_shape(a, ins):
-    n, c, h, w = _check_nchw(ins, "adaptive_avgpool2d")
-    return (n, c, a.output_size, a.output_size)
-
-
-ADAPTIVE = OpDef(
-    "adaptive_avgpool2d", "act", (Arg("output_size", 1),), shape=_adaptive_shape,
-    cost=lambda a, ins, out: numel(ins[0]),
-    init=lambda a: P.call("nn.AdaptiveAvgPool2d", a["output_size"]),
-    call=lambda a, ins: P.call("F.adaptive_avg_pool2d", ins[0], a["output_size"]),
-    doc="Adaptive average pooling to output_size x output_size (fvcore: 1 per input element).",
-    traits=frozenset({"pool", "reduction"}), channel_axis=1,
-)
-
-register(CONV2D, ADAPTIVE, *_POOLS.values())
+register(CONV2D)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import pycode as P
 from ..shapes import ShapeError, fmt, numel
-from . import Arg, OpDef, register
+from . import Arg, OpDef, boolean, positive_int, register
 
 
 def _shape(a, ins):
@@ -28,10 +28,12 @@ def _init(a):
 
 
 register(OpDef(
-    "linear", "module", (Arg("in_features"), Arg("out_features"), Arg("bias", True)),
+    "linear", "module", (Arg("in_features", check=positive_int), Arg("out_features", check=positive_int),
+                          Arg("bias", True, boolean)),
     shape=_shape, params=_params,
     cost=lambda a, ins, out: numel(out) * a.in_features,
     init=_init,
     doc="Linear map of the last axis (nn.Linear).",
-    traits=frozenset({"linear", "affine_map"}), channel_axis=-1,
+    traits=frozenset({"linear", "affine_map"}), channel_axis=-1, fx=("call_module:Linear",),
+    aliases=("Linear", "fc", "dense"),
 ))

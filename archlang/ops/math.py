@@ -2,15 +2,17 @@
 
 `arange` makes a position vector inside forward; its tensor argument only lends a device and a
 dtype, so a table built from it follows the model across devices and needs no buffer. `sin`,
-`cos` and `exp` are element-wise; `stack` and `repeat_interleave` lay tables out (interleaved
-rotary pairs). None of them owns parameters, and fvcore counts them as 0.
+`cos`, `exp` and `log` are element-wise; `outer` makes a table from two vectors (positions times
+frequencies); `stack` and `repeat_interleave` lay tables out (interleaved rotary pairs). None of
+them owns parameters, and fvcore counts them as 0.
 """
 
 from __future__ import annotations
 
 from .. import pycode as P
+from ..dtypes import LONG
 from ..shapes import Batch, ShapeError, dim_mul, fmt, norm_axis
-from . import Arg, OpDef, register
+from . import Arg, OpDef, integer, one_of, optional, positive_int, register
 
 
 def _arange_shape(a, ins):
@@ -20,13 +22,31 @@ def _arange_shape(a, ins):
     return (n,)
 
 
+_TORCH_DTYPES = {"float": "torch.float32", "long": "torch.long"}
+
+
 def _arange_call(a, ins):
-    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=P.attr(ins[0], "dtype"))
+    d = a["dtype"]
+    named = None if d.is_const and d.const is None else P.name(_TORCH_DTYPES[d.const])
+    if not ins:  # arange(n): a build-time tensor (long unless dtype says), computed in __init__
+        return P.call("torch.arange", a["end"], **({"dtype": named} if named else {}))
+    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=named or P.attr(ins[0], "dtype"))
 
 
 def _unary(name: str, doc: str) -> OpDef:
     return OpDef(name, "function", (), shape=lambda a, ins: ins[0],
-                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}))
+                 call=lambda a, ins: P.call(f"torch.{name}", ins[0]), doc=doc, traits=frozenset({"elementwise"}),
+                 fx=(f"call_function:{name}",))
+
+
+def _outer_shape(a, ins):
+    u, v = ins
+    if len(u) != 1 or len(v) != 1:
+        raise ShapeError(f"outer takes two vectors (rank 1), got {fmt(u)} and {fmt(v)}",
+                         hint="for batched tensors, broadcast instead: u[:, :, none] * v[:, none, :]")
+    if isinstance(u[0], Batch) or isinstance(v[0], Batch):
+        raise ShapeError("outer takes vectors without the batch axis")
+    return (u[0], v[0])
 
 
 def _stack_shape(a, ins):
@@ -58,16 +78,27 @@ def _repeat_shape(a, ins):
 
 
 register(
-    OpDef("arange", "function", (Arg("end"),), shape=_arange_shape, call=_arange_call,
-          doc="The vector [0, 1, ..., end - 1], computed in forward on the device and dtype of the "
-              "tensor argument (which lends nothing else): arange(x, 16).", traits=frozenset({"generator"})),
+    OpDef("arange", "function", (Arg("end", check=positive_int), Arg("dtype", None, optional(one_of(*_TORCH_DTYPES)))),
+          shape=_arange_shape, call=_arange_call,
+          doc="The vector [0, 1, ..., end - 1]: arange(x, 16) is computed in forward on the device of x "
+              "(which lends nothing else) and its dtype; arange(16) is a build-time tensor (long) for "
+              "buffers; dtype=\"long\" or \"float\" chooses the element type (long for indices).",
+          traits=frozenset({"generator"}), literal={"dtype": tuple(_TORCH_DTYPES)},
+          dtype=lambda a, dtypes: a.dtype or (dtypes[0] if dtypes else LONG), fx=("call_function:arange",)),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),
-    OpDef("stack", "function", (Arg("dim", 0),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
-          doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"})),
-    OpDef("repeat_interleave", "function", (Arg("repeats"), Arg("dim")), shape=_repeat_shape,
+    _unary("log", "Element-wise natural logarithm."),
+    OpDef("outer", "function", (), shape=_outer_shape, n_inputs=2,
+          call=lambda a, ins: P.call("torch.outer", *ins),
+          doc="Outer product of two vectors: outer(u, v)[i, j] = u[i] * v[j] (torch.outer; fvcore counts 0).",
+          traits=frozenset({"elementwise"}), fx=("call_function:outer",), aliases=("ger",)),
+    OpDef("stack", "function", (Arg("dim", 0, integer),), shape=_stack_shape, n_inputs=-1, call=_stack_call,
+          doc="Stack a list of same-shaped tensors along a new axis.", traits=frozenset({"concat"}),
+          fx=("call_function:stack",)),
+    OpDef("repeat_interleave", "function", (Arg("repeats", check=positive_int), Arg("dim", check=integer)),
+          shape=_repeat_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "repeat_interleave"), a["repeats"], a["dim"]),
           doc="Repeat each entry of an axis `repeats` times in place: [a, b] -> [a, a, b, b].",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), fx=("call_method:repeat_interleave",)),
 )

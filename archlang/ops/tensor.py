@@ -1,4 +1,4 @@
-"""Tensor plumbing: arithmetic, matmul, rearrange, reshapes, indexing, concatenation, reductions.
+"""Tensor plumbing: arithmetic, matmul, rearrange, reshapes, basic indexing, concatenation.
 
 These never own parameters. Arithmetic and indexing are written with operators in specs
 (`a + b`, `q @ k`, `x[:, 0]`) and emitted as such; the named ones (`rearrange`, `cat`, `mean`,
@@ -8,20 +8,60 @@ These never own parameters. Arithmetic and indexing are written with operators i
 from __future__ import annotations
 
 from .. import pycode as P
+from ..dtypes import BOOL, FLOAT, LONG, DtypeError, promote, scalar_dtype
 from ..einpattern import infer, lower, parse_pattern
 from ..shapes import Batch, ShapeError, broadcast, dim_mul, fmt, norm_axis, numel, size
-from . import Arg, OpDef, register
+from . import Arg, Layout, OpDef, int_list, integer, number, optional, register
 
 
-def _binary(name: str, syntax: str) -> OpDef:
-    """Element-wise op of two tensors, or of a tensor and the constant `scalar`."""
+def _binary(name: str, syntax: str, fx: str, commutative: bool = False, dtype=None, doc: str = "",
+            traits=frozenset({"elementwise"})) -> OpDef:
+    """Element-wise op of two tensors, or of a tensor and the constant (or run-time size) `scalar`
+    (`fx`: the Python operator it is emitted as)."""
 
     def shape(a, ins):
         return ins[0] if len(ins) == 1 else broadcast(ins[0], ins[1])
 
+    doc = doc or f"Element-wise `{syntax}` with broadcasting; b may be a number or a run-time size."
+    traits = frozenset(traits) | ({"commutative"} if commutative else set())
     return OpDef(name, "function", (Arg("scalar", None), Arg("reverse", False)), shape=shape,
-                 n_inputs=2, syntax=syntax, doc=f"Element-wise `{syntax}` with broadcasting; b may be a number.",
-                 traits=frozenset({"elementwise"}))
+                 n_inputs=2, syntax=syntax, doc=doc, traits=traits, dtype=dtype or _arith_dtype(name),
+                 fx=(f"call_function:{fx}",))
+
+
+def binary_dtypes(a, dtypes: list[str]) -> list[str]:
+    """The operand types of a binary op: two tensors, or a tensor and its scalar."""
+    return dtypes if len(dtypes) == 2 else [dtypes[0], scalar_dtype(a.scalar)]
+
+
+def _arith_dtype(name: str):
+    """Torch's result types: `/` is always float; `-` and `**` refuse two masks; an integer
+    tensor cannot take a negative integer power."""
+
+    def rule(a, dtypes):
+        if name == "div":
+            return FLOAT
+        out = promote(*binary_dtypes(a, dtypes))
+        if out == BOOL and name in ("sub", "pow"):
+            raise DtypeError(f"'{name}' of bool masks is not defined",
+                             hint='convert with to(t, "long"), or combine masks with * and where')
+        s = a.get("scalar")
+        negative = isinstance(s, int) and not a.get("reverse") and s < 0
+        if name == "pow" and out == LONG and negative:
+            raise DtypeError("a long tensor cannot take a negative integer power",
+                             hint="write the exponent as a float (-1.0)")
+        return out
+    return rule
+
+
+def _neg_dtype(a, dtypes):
+    if dtypes[0] == BOOL:
+        raise DtypeError("cannot negate a bool mask", hint="use where(mask, 0, 1), or convert with to(t, \"long\")")
+    return dtypes[0]
+
+
+def keep_dtype(a, dtypes):
+    return dtypes[0]
 
 
 def _matmul_shape(a, ins):
@@ -179,15 +219,6 @@ def _index_shape(a, ins):
     return (*out, *x[axis:])
 
 
-def _reduce_shape(a, ins):
-    (x,) = ins
-    dims = a.dim if isinstance(a.dim, tuple) else (a.dim,)
-    axes = {norm_axis(d, len(x)) for d in dims}
-    if any(isinstance(x[i], Batch) for i in axes):
-        raise ShapeError("cannot reduce over the batch axis")
-    return tuple((1 if i in axes else d) for i, d in enumerate(x) if a.keepdim or i not in axes)
-
-
 def _select_shape(a, ins):
     x = ins[0]
     axis = norm_axis(a.dim, len(x))
@@ -215,6 +246,60 @@ def _branches_shape(a, ins):
     return ins[0]
 
 
+def _names(rank: int) -> list[str]:
+    return [f"a{i}" for i in range(rank)]
+
+
+def _moved(order, rank: int, unpacked: int = 0) -> Layout:
+    """Layout of an op that puts input axes in `order` (first `unpacked` of them unpacked)."""
+    names = _names(rank)
+    return Layout(f"{' '.join(names)} -> {' '.join(names[i] for i in order)}", unpacked=unpacked)
+
+
+def _transpose_layout(a, rank):
+    order = list(range(rank))
+    i, j = norm_axis(a.dim0, rank), norm_axis(a.dim1, rank)
+    order[i], order[j] = order[j], order[i]
+    return _moved(order, rank)
+
+
+def _flatten_layout(a, rank):
+    s, e = norm_axis(a.start_dim, rank), norm_axis(a.end_dim, rank)
+    names = _names(rank)
+    merged = names[:s] + ["(" + " ".join(names[s:e + 1]) + ")"] + names[e + 1:]
+    return Layout(f"{' '.join(names)} -> {' '.join(merged)}")
+
+
+def _select_layout(a, rank):
+    d = norm_axis(a.dim, rank)
+    return _moved([d] + [i for i in range(rank) if i != d], rank, unpacked=1)
+
+
+def _chunk_layout(a, rank):
+    d = norm_axis(a.dim, rank)
+    names = _names(rank)
+    lhs = [f"(k {n})" if i == d else n for i, n in enumerate(names)]
+    return Layout(f"{' '.join(lhs)} -> k {' '.join(names)}", (("k", a.chunks),), unpacked=1)
+
+
+def _index_layout(a, rank):
+    """Ints unpack an axis, none inserts a unit axis, ':' keeps one; a partial slice is no layout."""
+    names, taken, out, axis = _names(rank), [], [], 0
+    for sub in a.subs:
+        if sub is None:
+            out.append("1")
+            continue
+        if isinstance(sub, tuple):
+            if sub != (None, None, None):
+                return None
+            out.append(names[axis])
+        else:
+            taken.append(names[axis])
+        axis += 1
+    out += names[axis:]
+    return Layout(f"{' '.join(names)} -> {' '.join(taken + out)}", unpacked=len(taken))
+
+
 def _method(name: str, *arg_names: str, defaults: dict | None = None):
     """Emit `t.name(args...)`, dropping trailing arguments equal to their defaults."""
     defaults = defaults or {}
@@ -228,60 +313,64 @@ def _method(name: str, *arg_names: str, defaults: dict | None = None):
     return call
 
 
-def _reduce(name: str, method: str, doc: str, extra: tuple[Arg, ...] = ()) -> OpDef:
-    def call(a, ins):
-        kw = {"keepdim": a["keepdim"]} if not (a["keepdim"].is_const and a["keepdim"].const is False) else {}
-        pre = [a[x.name] for x in extra]
-        return P.call(P.attr(ins[0], method), *pre, a["dim"], **kw)
-    return OpDef(name, "function", (*extra, Arg("dim"), Arg("keepdim", False)), shape=_reduce_shape,
-                 call=call, doc=doc, traits=frozenset({"reduction"}))
-
-
 register(
-    *(_binary(n, d) for n, d in (("add", "a + b"), ("sub", "a - b"), ("mul", "a * b"), ("div", "a / b"),
-                                 ("pow", "a ** b"))),
+    _binary("add", "a + b", "add", commutative=True),
+    _binary("sub", "a - b", "sub"),
+    _binary("mul", "a * b", "mul", commutative=True),
+    _binary("div", "a / b", "truediv"),
+    _binary("pow", "a ** b", "pow"),
     OpDef("neg", "function", (), shape=lambda a, ins: ins[0], syntax="-a", doc="Negation.",
-          traits=frozenset({"elementwise"})),
+          traits=frozenset({"elementwise"}), dtype=_neg_dtype, fx=("call_function:neg",)),
     OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost, syntax="a @ b",
-          doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"})),
-    OpDef("sdpa", "function", (Arg("scale", None),), shape=_sdpa_shape, n_inputs=3, cost=_sdpa_cost,
+          doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"}),
+          fx=("call_function:matmul",)),
+    OpDef("sdpa", "function", (Arg("scale", None, optional(number)),), shape=_sdpa_shape, n_inputs=3,
+          cost=_sdpa_cost,
           call=_sdpa_call, doc="softmax(q @ k^T * scale) @ v, emitted as F.scaled_dot_product_attention "
-                               "(scale none: 1/sqrt(d)); costs the two matmuls.", traits=frozenset({"attention"})),
+                               "(scale none: 1/sqrt(d)); costs the two matmuls.", traits=frozenset({"attention"}),
+          fx=("call_function:scaled_dot_product_attention",)),
     OpDef("rearrange", "function", (Arg("pattern"), Arg("sizes", ())), shape=_rearrange_shape,
           varkw=True, call=lambda a, ins: emit_rearrange(ins[0], a["pattern"].const, a["sizes"]),
           doc="einops-style axis regrouping, lowered to unflatten/permute/flatten in emitted code.",
-          traits=frozenset({"reshape"})),
-    OpDef("reshape", "function", (Arg("shape"),), shape=_reshape_shape,
+          traits=frozenset({"reshape"}), layout=lambda a, rank: Layout(a.pattern, tuple(a.sizes), named=True),
+          fx=tuple(f"call_method:{m}" for m in ("unflatten", "squeeze", "permute", "flatten", "unsqueeze"))),
+    OpDef("reshape", "function", (Arg("shape", check=int_list),), shape=_reshape_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "reshape"), a["shape"]), doc="Reshape; one -1 allowed.",
-          traits=frozenset({"reshape"})),
-    OpDef("transpose", "function", (Arg("dim0"), Arg("dim1")), shape=_transpose_shape,
-          call=_method("transpose", "dim0", "dim1"), doc="Swap two axes.", traits=frozenset({"reshape"})),
-    OpDef("permute", "function", (Arg("dims"),), shape=_permute_shape,
+          traits=frozenset({"reshape"}), layout=lambda a, rank: Layout(None), fx=("call_method:reshape",)),
+    OpDef("transpose", "function", (Arg("dim0", check=integer), Arg("dim1", check=integer)), shape=_transpose_shape,
+          call=_method("transpose", "dim0", "dim1"), doc="Swap two axes.", traits=frozenset({"reshape"}),
+          layout=_transpose_layout, fx=("call_method:transpose",)),
+    OpDef("permute", "function", (Arg("dims", check=int_list),), shape=_permute_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "permute"), a["dims"]), doc="Reorder axes.",
-          traits=frozenset({"reshape"})),
-    OpDef("flatten", "function", (Arg("start_dim", 0), Arg("end_dim", -1)), shape=_flatten_shape,
+          traits=frozenset({"reshape"}), layout=lambda a, rank: _moved([norm_axis(d, rank) for d in a.dims], rank),
+          fx=("call_method:permute",)),
+    OpDef("flatten", "function", (Arg("start_dim", 0, integer), Arg("end_dim", -1, integer)),
+          shape=_flatten_shape,
           call=_method("flatten", "start_dim", "end_dim", defaults={"start_dim": 0, "end_dim": -1}),
-          doc="Merge axes start_dim..end_dim.", traits=frozenset({"reshape"})),
-    OpDef("expand", "function", (Arg("sizes"),), shape=_expand_shape,
+          doc="Merge axes start_dim..end_dim.", traits=frozenset({"reshape"}), layout=_flatten_layout,
+          fx=("call_method:flatten",)),
+    OpDef("expand", "function", (Arg("sizes", check=int_list),), shape=_expand_shape,
           call=lambda a, ins: P.call(P.attr(ins[0], "expand"), a["sizes"]),
-          doc="Broadcast unit axes to the given sizes (-1 keeps an axis).", traits=frozenset({"reshape"})),
-    OpDef("cat", "function", (Arg("dim", 0),), shape=_cat_shape, n_inputs=-1,
+          doc="Broadcast unit axes to the given sizes (-1 keeps an axis).", traits=frozenset({"reshape"}),
+          fx=("call_method:expand",)),
+    OpDef("cat", "function", (Arg("dim", 0, integer),), shape=_cat_shape, n_inputs=-1,
           call=lambda a, ins: P.call("torch.cat", P.Code("[" + ", ".join(str(i) for i in ins) + "]"),
                                      dim=a["dim"]),
-          doc="Concatenate a list of tensors along one axis.", traits=frozenset({"concat"})),
+          doc="Concatenate a list of tensors along one axis.", traits=frozenset({"concat"}),
+          fx=("call_function:cat",)),
     OpDef("index", "function", (Arg("subs"),), shape=_index_shape, syntax="t[...]",
-          doc="Basic indexing with ints, slices and none.", traits=frozenset({"reshape"})),
+          doc="Basic indexing with ints, slices and none.", traits=frozenset({"reshape"}),
+          layout=_index_layout, fx=("call_function:getitem",)),
     OpDef("select", "function", (Arg("dim"), Arg("index"), Arg("count", None)), shape=_select_shape,
           syntax="a, b = t", doc="One slice along an axis (what unpacking and unbind(t, dim) take).",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), layout=_select_layout, fx=("call_method:unbind", "call_function:getitem")),
     OpDef("chunk_part", "function", (Arg("dim"), Arg("chunks"), Arg("index")), shape=_chunk_shape,
           syntax="a, b = chunk(t, 2, dim)", doc="One of `chunks` equal pieces of an axis.",
-          traits=frozenset({"reshape"})),
+          traits=frozenset({"reshape"}), layout=_chunk_layout, fx=("call_method:chunk", "call_function:getitem")),
     OpDef("branch_sum", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          syntax="sum { a | b }", doc="Sum of parallel branches.", traits=frozenset({"branch"})),
+          syntax="sum { a | b }", doc="Sum of parallel branches.", traits=frozenset({"branch", "commutative"}),
+          fx=("call_function:add",)),
     OpDef("branch_avg", "function", (Arg("fused_name", None),), shape=_branches_shape, n_inputs=-1,
-          syntax="avg { a | b }", doc="Average of parallel branches.", traits=frozenset({"branch"})),
-    _reduce("mean", "mean", "Mean over axes (fvcore counts it as 0)."),
-    _reduce("amax", "amax", "Maximum over axes."),
-    _reduce("norm", "norm", "Vector p-norm over axes.", extra=(Arg("p", 2),)),
+          syntax="avg { a | b }", doc="Average of parallel branches.", traits=frozenset({"branch", "commutative"}),
+          fx=("call_function:add", "call_function:truediv")),
 )

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import ArchError, cmdline_span, did_you_mean
+from ..tooling import write_atomic
 from .dot import to_dot
 from .view import View, build_view
 
@@ -73,8 +74,6 @@ def render(compiled, path, fmt: str | None = None, depth: int = 2, expand=(), ra
     path = Path(path)
     fmt = fmt or (path.suffix[1:].lower() if path.suffix[1:].lower() in FORMATS else "svg")
     data = render_bytes(compiled, fmt, depth, expand, rankdir, status)
-    from ..cli import write_atomic
-
     write_atomic(path, data)
     return path
 

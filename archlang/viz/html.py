@@ -13,12 +13,15 @@ from pathlib import Path
 
 from ..errors import SOURCES
 from ..ir import format_attr
+from ..spec_names import SpecNames
+from ..values import has_sym
 from .view import View
 
 STATIC = Path(__file__).with_name("static")
 
 
 def unit_data(compiled, view: View) -> dict:
+    names = SpecNames(compiled.program, compiled.graph)
     out = {}
     for uid, u in view.units.items():
         what = f"{u.subtitle} ×{u.count}" if u.kind == "fold" else (u.subtitle or u.kind)
@@ -26,12 +29,21 @@ def unit_data(compiled, view: View) -> dict:
         if u.roles:
             rows.append(("roles", ", ".join(u.roles)))
         rows += [("output", u.shape), ("params", f"{u.params:,}"), ("MACs", f"{u.macs:,}")]
-        rows += [(k, format_attr(v)) for k, v in u.attrs.items()]
+        rows += [(k, _attr(names, u, i, k, v)) for i, (k, v) in enumerate(u.attrs.items())]
         span = u.span
         line = SOURCES.line(span.file, span.line) or ""
         out[uid] = {"title": u.title, "what": what, "rows": rows, "params": u.params,
                     "where": compiled.program.where(span), "line": line.strip()}
     return out
+
+
+def _attr(names: SpecNames, u, position: int, key: str, v) -> str:
+    """An argument as the panel shows it; run-time sizes in the spec's words, not node ids."""
+    if not has_sym(v):
+        return format_attr(v)
+    if isinstance(v, tuple) and all(isinstance(x, tuple) and len(x) == 2 for x in v):  # rearrange sizes
+        return ", ".join(f"{k}={names.value(x, u.span, k)}" for k, x in v)
+    return names.value(v, u.span, key, position)
 
 
 def make_html(compiled, view: View, svg: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ..ir import Graph
 from ..ops import OPS
 from ..shapes import fmt
+from ..structure import is_owner
 
 # Colour classes, in legend order: (class, fill colour, legend text).
 CATEGORIES = (
@@ -33,12 +34,14 @@ CATEGORIES = (
 )
 COLORS = {c: fill for c, fill, _ in CATEGORIES}
 _ROLE_CATEGORY = ("token_mixer", "channel_mixer", "stem", "downsample", "head")
-_OP_CATEGORY = {
-    "conv2d": "conv", "linear": "linear", "batchnorm2d": "norm", "batchnorm1d": "norm", "layernorm": "norm",
-    "layernorm2d": "norm", "sdpa": "attention", "matmul": "attention", "softmax": "attention",
-    "add": "merge", "sub": "merge", "mul": "merge", "div": "merge", "branch_sum": "merge", "branch_avg": "merge",
-    "weight": "tensor", "buffer": "tensor", "input": "tensor",
-}
+# An op's colour: the category of the first of these traits it has (see ops.TRAITS); pairs,
+# not a dict, because the order is the precedence.
+_TRAIT_CATEGORY = (
+    ("attention", "attention"), ("matmul", "attention"), ("distribution", "attention"),
+    ("conv", "conv"), ("linear", "linear"), ("norm", "norm"),
+    ("branch", "merge"), ("elementwise", "merge"), ("source", "tensor"),
+    ("activation", "act"), ("dropout", "act"), ("pool", "act"),
+)
 
 
 @dataclass
@@ -86,10 +89,7 @@ def category(graph: Graph, path: str, op: str | None) -> str:
             return role
     if op is None:
         return "block"
-    if op in _OP_CATEGORY:
-        return _OP_CATEGORY[op]
-    kind = OPS[op].kind
-    return "act" if kind == "act" else "reshape"
+    return next((cat for trait, cat in _TRAIT_CATEGORY if OPS[op].has(trait)), "reshape")
 
 
 class _Builder:
@@ -175,8 +175,7 @@ class _Builder:
         roles = self.g.roles_of(path) if path else ()
         unit = Unit(uid, path, kind, title, subtitle, roles, category(self.g, path, op), span, count)
         unit.nodes = nodes
-        unit.owners = [self.g.node(i).path for i in nodes
-                       if self.g.node(i).module or self.g.node(i).op in ("weight", "buffer")]
+        unit.owners = [self.g.node(i).path for i in nodes if is_owner(self.g.node(i))]
         cost = self.c.cost
         unit.params = sum(cost.node_params[i] for i in nodes)
         unit.macs = sum(cost.node_macs[i] for i in nodes)

@@ -18,6 +18,15 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
+def symmetric_padding(kernel_size, stride=1, dilation=1):
+    """The padding timm gives a convolution by default, ((stride - 1) + dilation * (kernel_size - 1)) // 2,
+    per axis when an argument is an (h, w) pair."""
+    if all(isinstance(v, int) for v in (kernel_size, stride, dilation)):
+        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+    k, s, d = ((v, v) if isinstance(v, int) else v for v in (kernel_size, stride, dilation))
+    return tuple(((ss - 1) + dd * (kk - 1)) // 2 for kk, ss, dd in zip(k, s, d))
+
+
 class Grn(nn.Module):  # specs/lib/layers.arch:31
     """Block `grn`."""
 
@@ -67,7 +76,7 @@ class Mlp(nn.Module):  # specs/lib/layers.arch:12
         return x
 
 
-class ConvnextBlock(nn.Module):  # specs/convnext.arch:42
+class ConvnextBlock(nn.Module):  # specs/convnext.arch:43
     """Block `convnext_block` (block)."""
 
     def __init__(
@@ -84,41 +93,41 @@ class ConvnextBlock(nn.Module):  # specs/convnext.arch:42
         super().__init__()
         self.conv_mlp = conv_mlp
         self.ls_init_value = ls_init_value
-        self.conv_dw = nn.Conv2d(  # specs/convnext.arch:44 (token_mixer)
+        self.conv_dw = nn.Conv2d(  # specs/convnext.arch:45 (token_mixer)
             dim,
             dim,
             kernel_sizes,
-            padding=(kernel_sizes - 1) // 2,
+            padding=symmetric_padding(kernel_sizes),
             groups=dim,
             bias=conv_bias,
         )
-        if conv_mlp:  # specs/convnext.arch:45
-            self.norm = LayerNorm2d(dim, eps=1e-06)  # specs/convnext.arch:46
-            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_conv=True, use_grn=use_grn)  # specs/convnext.arch:47 (channel_mixer)
-        else:  # specs/convnext.arch:45
-            self.norm = nn.LayerNorm(dim, eps=1e-06)  # specs/convnext.arch:50
-            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_grn=use_grn)  # specs/convnext.arch:51 (channel_mixer)
-        if ls_init_value is not None:  # specs/convnext.arch:54
-            self.gamma = nn.Parameter(torch.full((dim,), ls_init_value))  # specs/convnext.arch:55
+        if conv_mlp:  # specs/convnext.arch:46
+            self.norm = LayerNorm2d(dim, eps=1e-06)  # specs/convnext.arch:47
+            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_conv=True, use_grn=use_grn)  # specs/convnext.arch:48 (channel_mixer)
+        else:  # specs/convnext.arch:46
+            self.norm = nn.LayerNorm(dim, eps=1e-06)  # specs/convnext.arch:51
+            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_grn=use_grn)  # specs/convnext.arch:52 (channel_mixer)
+        if ls_init_value is not None:  # specs/convnext.arch:55
+            self.gamma = nn.Parameter(torch.full((dim,), ls_init_value))  # specs/convnext.arch:56
 
     def forward(self, x):
-        shortcut = x  # specs/convnext.arch:43
-        x = self.conv_dw(x)  # specs/convnext.arch:44
-        if self.conv_mlp:  # specs/convnext.arch:45
-            x = self.norm(x)  # specs/convnext.arch:46
-            x = self.mlp(x)  # specs/convnext.arch:47
-        else:  # specs/convnext.arch:45
-            x = x.permute(0, 2, 3, 1)  # specs/convnext.arch:49
-            x = self.norm(x)  # specs/convnext.arch:50
-            x = self.mlp(x)  # specs/convnext.arch:51
-            x = x.permute(0, 3, 1, 2)  # specs/convnext.arch:52
-        if self.ls_init_value is not None:  # specs/convnext.arch:54
-            x = x * self.gamma[:, None, None]  # specs/convnext.arch:56
-        x = x + shortcut  # specs/convnext.arch:43
+        shortcut = x  # specs/convnext.arch:44
+        x = self.conv_dw(x)  # specs/convnext.arch:45
+        if self.conv_mlp:  # specs/convnext.arch:46
+            x = self.norm(x)  # specs/convnext.arch:47
+            x = self.mlp(x)  # specs/convnext.arch:48
+        else:  # specs/convnext.arch:46
+            x = x.permute(0, 2, 3, 1)  # specs/convnext.arch:50
+            x = self.norm(x)  # specs/convnext.arch:51
+            x = self.mlp(x)  # specs/convnext.arch:52
+            x = x.permute(0, 3, 1, 2)  # specs/convnext.arch:53
+        if self.ls_init_value is not None:  # specs/convnext.arch:55
+            x = x * self.gamma[:, None, None]  # specs/convnext.arch:57
+        x = x + shortcut  # specs/convnext.arch:44
         return x
 
 
-class ConvnextStage(nn.Module):  # specs/convnext.arch:63
+class ConvnextStage(nn.Module):  # specs/convnext.arch:64
     """Block `convnext_stage` (stage)."""
 
     def __init__(
@@ -137,12 +146,12 @@ class ConvnextStage(nn.Module):  # specs/convnext.arch:63
     ):
         super().__init__()
         self.downsample_ = downsample
-        if downsample:  # specs/convnext.arch:64
-            self.downsample = nn.Sequential(  # specs/convnext.arch:65 (downsample)
+        if downsample:  # specs/convnext.arch:65
+            self.downsample = nn.Sequential(  # specs/convnext.arch:66 (downsample)
                 LayerNorm2d(in_dim, eps=1e-06),
                 nn.Conv2d(in_dim, out_dim, 2, stride=2, bias=conv_bias),
             )
-        self.blocks = nn.Sequential(*[  # specs/convnext.arch:70
+        self.blocks = nn.Sequential(*[  # specs/convnext.arch:71
             ConvnextBlock(
                 out_dim,
                 kernel_sizes=kernel_sizes,
@@ -156,31 +165,31 @@ class ConvnextStage(nn.Module):  # specs/convnext.arch:63
         ])
 
     def forward(self, x):
-        if self.downsample_:  # specs/convnext.arch:64
-            x = self.downsample(x)  # specs/convnext.arch:65
-        x = self.blocks(x)  # specs/convnext.arch:70
+        if self.downsample_:  # specs/convnext.arch:65
+            x = self.downsample(x)  # specs/convnext.arch:66
+        x = self.blocks(x)  # specs/convnext.arch:71
         return x
 
 
-class Head(nn.Module):  # specs/convnext.arch:84
+class Head(nn.Module):  # specs/convnext.arch:85
     def __init__(self, head_norm_first, dims, num_classes):
         super().__init__()
         self.head_norm_first = head_norm_first
-        self.global_pool = nn.AdaptiveAvgPool2d(1)  # specs/convnext.arch:85
-        if not head_norm_first:  # specs/convnext.arch:86
-            self.norm = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:87
-        self.fc = nn.Linear(dims[-1], num_classes)  # specs/convnext.arch:90
+        self.global_pool = nn.AdaptiveAvgPool2d(1)  # specs/convnext.arch:86
+        if not head_norm_first:  # specs/convnext.arch:87
+            self.norm = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:88
+        self.fc = nn.Linear(dims[-1], num_classes)  # specs/convnext.arch:91
 
     def forward(self, x):
-        x = self.global_pool(x)  # specs/convnext.arch:85
-        if not self.head_norm_first:  # specs/convnext.arch:86
-            x = self.norm(x)  # specs/convnext.arch:87
-        x = x.flatten(1)  # specs/convnext.arch:89
-        x = self.fc(x)  # specs/convnext.arch:90
+        x = self.global_pool(x)  # specs/convnext.arch:86
+        if not self.head_norm_first:  # specs/convnext.arch:87
+            x = self.norm(x)  # specs/convnext.arch:88
+        x = x.flatten(1)  # specs/convnext.arch:90
+        x = self.fc(x)  # specs/convnext.arch:91
         return x
 
 
-class Convnext(nn.Module):  # specs/convnext.arch:73
+class Convnext(nn.Module):  # specs/convnext.arch:74
     """The convnext model; keyword arguments are the spec's params."""
 
     def __init__(
@@ -201,11 +210,11 @@ class Convnext(nn.Module):  # specs/convnext.arch:73
     ):
         super().__init__()
         self.head_norm_first = head_norm_first
-        self.stem = nn.Sequential(  # specs/convnext.arch:74 (stem)
+        self.stem = nn.Sequential(  # specs/convnext.arch:75 (stem)
             nn.Conv2d(in_chans, dims[0], patch_size, stride=patch_size, bias=conv_bias),
             LayerNorm2d(dims[0], eps=1e-06),
         )
-        self.stages = nn.Sequential(*[  # specs/convnext.arch:78
+        self.stages = nn.Sequential(*[  # specs/convnext.arch:79
             ConvnextStage(
                 dims[max(i - 1, 0)],
                 dims[i],
@@ -220,16 +229,16 @@ class Convnext(nn.Module):  # specs/convnext.arch:73
             )
             for i in range(len(depths))
         ])
-        if head_norm_first:  # specs/convnext.arch:81
-            self.norm_pre = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:82
-        self.head = Head(head_norm_first, dims, num_classes)  # specs/convnext.arch:84 (head)
+        if head_norm_first:  # specs/convnext.arch:82
+            self.norm_pre = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:83
+        self.head = Head(head_norm_first, dims, num_classes)  # specs/convnext.arch:85 (head)
 
     def forward(self, x):
-        x = self.stem(x)  # specs/convnext.arch:74
-        x = self.stages(x)  # specs/convnext.arch:78
-        if self.head_norm_first:  # specs/convnext.arch:81
-            x = self.norm_pre(x)  # specs/convnext.arch:82
-        x = self.head(x)  # specs/convnext.arch:84
+        x = self.stem(x)  # specs/convnext.arch:75
+        x = self.stages(x)  # specs/convnext.arch:79
+        if self.head_norm_first:  # specs/convnext.arch:82
+            x = self.norm_pre(x)  # specs/convnext.arch:83
+        x = self.head(x)  # specs/convnext.arch:85
         return x
 
 

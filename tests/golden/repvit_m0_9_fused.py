@@ -18,17 +18,26 @@ def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
     return new_v
 
 
-class Stem(nn.Module):  # specs/repvit.arch:71
+def symmetric_padding(kernel_size, stride=1, dilation=1):
+    """The padding timm gives a convolution by default, ((stride - 1) + dilation * (kernel_size - 1)) // 2,
+    per axis when an argument is an (h, w) pair."""
+    if all(isinstance(v, int) for v in (kernel_size, stride, dilation)):
+        return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+    k, s, d = ((v, v) if isinstance(v, int) else v for v in (kernel_size, stride, dilation))
+    return tuple(((ss - 1) + dd * (kk - 1)) // 2 for kk, ss, dd in zip(k, s, d))
+
+
+class Stem(nn.Module):  # specs/repvit.arch:72
     def __init__(self, in_chans, embed_dim):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_chans, embed_dim[0] // 2, 3, stride=2, padding=1)  # specs/repvit.arch:72
-        self.act1 = nn.GELU()  # specs/repvit.arch:73
-        self.conv2 = nn.Conv2d(embed_dim[0] // 2, embed_dim[0], 3, stride=2, padding=1)  # specs/repvit.arch:74
+        self.conv1 = nn.Conv2d(in_chans, embed_dim[0] // 2, 3, stride=2, padding=1)  # specs/repvit.arch:73
+        self.act1 = nn.GELU()  # specs/repvit.arch:74
+        self.conv2 = nn.Conv2d(embed_dim[0] // 2, embed_dim[0], 3, stride=2, padding=1)  # specs/repvit.arch:75
 
     def forward(self, x):
-        x = self.conv1(x)  # specs/repvit.arch:72
-        x = self.act1(x)  # specs/repvit.arch:73
-        x = self.conv2(x)  # specs/repvit.arch:74
+        x = self.conv1(x)  # specs/repvit.arch:73
+        x = self.act1(x)  # specs/repvit.arch:74
+        x = self.conv2(x)  # specs/repvit.arch:75
         return x
 
 
@@ -51,91 +60,97 @@ class SqueezeExcite(nn.Module):  # specs/lib/layers.arch:46
         return x
 
 
-class RepvitMlp(nn.Module):  # specs/repvit.arch:34
+class RepvitMlp(nn.Module):  # specs/repvit.arch:35
     """Block `repvit_mlp`."""
 
     def __init__(self, dim, hidden):
         super().__init__()
-        self.conv1 = nn.Conv2d(dim, hidden, 1)  # specs/repvit.arch:35
-        self.act = nn.GELU()  # specs/repvit.arch:36
-        self.conv2 = nn.Conv2d(hidden, dim, 1)  # specs/repvit.arch:37
+        self.conv1 = nn.Conv2d(dim, hidden, 1)  # specs/repvit.arch:36
+        self.act = nn.GELU()  # specs/repvit.arch:37
+        self.conv2 = nn.Conv2d(hidden, dim, 1)  # specs/repvit.arch:38
 
     def forward(self, x):
-        x = self.conv1(x)  # specs/repvit.arch:35
-        x = self.act(x)  # specs/repvit.arch:36
-        x = self.conv2(x)  # specs/repvit.arch:37
+        x = self.conv1(x)  # specs/repvit.arch:36
+        x = self.act(x)  # specs/repvit.arch:37
+        x = self.conv2(x)  # specs/repvit.arch:38
         return x
 
 
-class RepvitBlock(nn.Module):  # specs/repvit.arch:40
+class RepvitBlock(nn.Module):  # specs/repvit.arch:41
     """Block `repvit_block`."""
 
     def __init__(self, dim, use_se, *, mlp_ratio, kernel_size):
         super().__init__()
         self.use_se = use_se
-        self.token_mixer = nn.Conv2d(dim, dim, kernel_size, padding=(kernel_size - 1) // 2, groups=dim)  # specs/repvit.arch:41 (token_mixer)
-        if use_se:  # specs/repvit.arch:42
-            self.se = SqueezeExcite(dim, 0.25)  # specs/repvit.arch:43
-        self.channel_mixer = RepvitMlp(dim, dim * mlp_ratio)  # specs/repvit.arch:45 (channel_mixer)
+        self.token_mixer = nn.Conv2d(  # specs/repvit.arch:42 (token_mixer)
+            dim,
+            dim,
+            kernel_size,
+            padding=symmetric_padding(kernel_size),
+            groups=dim,
+        )
+        if use_se:  # specs/repvit.arch:43
+            self.se = SqueezeExcite(dim, 0.25)  # specs/repvit.arch:44
+        self.channel_mixer = RepvitMlp(dim, dim * mlp_ratio)  # specs/repvit.arch:46 (channel_mixer)
 
     def forward(self, x):
-        x = self.token_mixer(x)  # specs/repvit.arch:41
-        if self.use_se:  # specs/repvit.arch:42
-            x = self.se(x)  # specs/repvit.arch:43
-        shortcut = x  # specs/repvit.arch:45
-        x = self.channel_mixer(x)  # specs/repvit.arch:45
-        x = x + shortcut  # specs/repvit.arch:45
+        x = self.token_mixer(x)  # specs/repvit.arch:42
+        if self.use_se:  # specs/repvit.arch:43
+            x = self.se(x)  # specs/repvit.arch:44
+        shortcut = x  # specs/repvit.arch:46
+        x = self.channel_mixer(x)  # specs/repvit.arch:46
+        x = x + shortcut  # specs/repvit.arch:46
         return x
 
 
-class RepvitDownsample(nn.Module):  # specs/repvit.arch:49
+class RepvitDownsample(nn.Module):  # specs/repvit.arch:50
     """Block `repvit_downsample`."""
 
     def __init__(self, in_dim, out_dim, *, mlp_ratio, kernel_size):
         super().__init__()
-        self.pre_block = RepvitBlock(in_dim, use_se=False, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:50
-        self.spatial_downsample = nn.Conv2d(  # specs/repvit.arch:51
+        self.pre_block = RepvitBlock(in_dim, use_se=False, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:51
+        self.spatial_downsample = nn.Conv2d(  # specs/repvit.arch:52
             in_dim,
             in_dim,
             kernel_size,
             stride=2,
-            padding=kernel_size // 2,
+            padding=symmetric_padding(kernel_size, 2),
             groups=in_dim,
         )
-        self.channel_downsample = nn.Conv2d(in_dim, out_dim, 1)  # specs/repvit.arch:52
-        self.ffn = RepvitMlp(out_dim, out_dim * mlp_ratio)  # specs/repvit.arch:53
+        self.channel_downsample = nn.Conv2d(in_dim, out_dim, 1)  # specs/repvit.arch:53
+        self.ffn = RepvitMlp(out_dim, out_dim * mlp_ratio)  # specs/repvit.arch:54
 
     def forward(self, x):
-        x = self.pre_block(x)  # specs/repvit.arch:50
-        x = self.spatial_downsample(x)  # specs/repvit.arch:51
-        x = self.channel_downsample(x)  # specs/repvit.arch:52
-        shortcut = x  # specs/repvit.arch:53
-        x = self.ffn(x)  # specs/repvit.arch:53
-        x = x + shortcut  # specs/repvit.arch:53
+        x = self.pre_block(x)  # specs/repvit.arch:51
+        x = self.spatial_downsample(x)  # specs/repvit.arch:52
+        x = self.channel_downsample(x)  # specs/repvit.arch:53
+        shortcut = x  # specs/repvit.arch:54
+        x = self.ffn(x)  # specs/repvit.arch:54
+        x = x + shortcut  # specs/repvit.arch:54
         return x
 
 
-class RepvitStage(nn.Module):  # specs/repvit.arch:57
+class RepvitStage(nn.Module):  # specs/repvit.arch:58
     """Block `repvit_stage` (stage)."""
 
     def __init__(self, in_dim, out_dim, depth, downsample, *, mlp_ratio, kernel_size):
         super().__init__()
         self.downsample_ = downsample
-        if downsample:  # specs/repvit.arch:58
-            self.downsample = RepvitDownsample(in_dim, out_dim, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:59 (downsample)
-        self.blocks = nn.Sequential(*[  # specs/repvit.arch:61
+        if downsample:  # specs/repvit.arch:59
+            self.downsample = RepvitDownsample(in_dim, out_dim, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:60 (downsample)
+        self.blocks = nn.Sequential(*[  # specs/repvit.arch:62
             RepvitBlock(out_dim, use_se=j % 2 == 0, mlp_ratio=mlp_ratio, kernel_size=kernel_size)
             for j in range(depth)
         ])
 
     def forward(self, x):
-        if self.downsample_:  # specs/repvit.arch:58
-            x = self.downsample(x)  # specs/repvit.arch:59
-        x = self.blocks(x)  # specs/repvit.arch:61
+        if self.downsample_:  # specs/repvit.arch:59
+            x = self.downsample(x)  # specs/repvit.arch:60
+        x = self.blocks(x)  # specs/repvit.arch:62
         return x
 
 
-class Repvit(nn.Module):  # specs/repvit.arch:70
+class Repvit(nn.Module):  # specs/repvit.arch:71
     """The repvit model; keyword arguments are the spec's params."""
 
     def __init__(
@@ -150,8 +165,8 @@ class Repvit(nn.Module):  # specs/repvit.arch:70
             distillation=True,
     ):
         super().__init__()
-        self.stem = Stem(in_chans, embed_dim)  # specs/repvit.arch:71 (stem)
-        self.stages = nn.Sequential(*[  # specs/repvit.arch:76
+        self.stem = Stem(in_chans, embed_dim)  # specs/repvit.arch:72 (stem)
+        self.stages = nn.Sequential(*[  # specs/repvit.arch:77
             RepvitStage(
                 embed_dim[max(i - 1, 0)],
                 embed_dim[i],
@@ -162,13 +177,13 @@ class Repvit(nn.Module):  # specs/repvit.arch:70
             )
             for i in range(len(depth))
         ])
-        self.head = nn.Linear(embed_dim[-1], num_classes)  # specs/repvit.arch:80 (head)
+        self.head = nn.Linear(embed_dim[-1], num_classes)  # specs/repvit.arch:81 (head)
 
     def forward(self, x):
-        x = self.stem(x)  # specs/repvit.arch:71
-        x = self.stages(x)  # specs/repvit.arch:76
-        x = x.mean((2, 3))  # specs/repvit.arch:79
-        x = self.head(x)  # specs/repvit.arch:80
+        x = self.stem(x)  # specs/repvit.arch:72
+        x = self.stages(x)  # specs/repvit.arch:77
+        x = x.mean((2, 3))  # specs/repvit.arch:80
+        x = self.head(x)  # specs/repvit.arch:81
         return x
 
 
