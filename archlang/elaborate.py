@@ -385,9 +385,16 @@ class Elaborator(ExprEvaluator):
 
     def s_Branches(self, node: L.LBranches, frame: Frame):
         x0 = frame.env["x"]
-        outs = [self.run_stmts(branch, frame, x0) for branch in node.branches]
+        outs = [self.run_stmts(branch, frame, x0) for branch, written in zip(node.branches, node.st.branches)
+                if S.optional_branch(written) is None or self.takes_an_arm(branch[0], frame)]
+        if len(outs) == 1:  # `sum as NAME { a }`, or the optional branches left out: no sum
+            frame.env["x"] = outs[0]
+            return
         op = "branch_sum" if node.st.op == "sum" else "branch_avg"
         frame.env["x"] = self.add_node(op, outs, {"fused_name": node.st.fused_name}, frame, node.span)
+
+    def takes_an_arm(self, node: L.LIf, frame: Frame) -> bool:
+        return any(self.const(test, frame, "an if condition") for test, _ in node.arms)
 
     def s_If(self, node: L.LIf, frame: Frame):
         for test, body in node.arms:

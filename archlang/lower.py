@@ -363,11 +363,19 @@ class Lowering:
         return LResidual(st, self.stmts(st.body, inner), shortcut)
 
     def l_Branches(self, st: S.Branches, where: Where):
-        if len(st.branches) < 2:
-            raise ArchError(f"'{st.op}' needs at least two branches separated by '|'", st.span)
+        if len(st.branches) < 2 and st.fused_name is None:
+            raise ArchError(f"'{st.op}' needs at least two branches separated by '|'", st.span,
+                            hint=f"`{st.op} as NAME {{ ... }}` may have one: it names the layer the branch fuses into")
         for branch in st.branches:
             if not branch:
                 raise ArchError("empty branch", st.span, hint="write identity() for a skip branch")
+        optional = [b for b in st.branches if S.optional_branch(b) is not None]
+        if optional and st.op != "sum":
+            raise ArchError("only a sum may have optional branches (a lone `if` without `else`)",
+                            optional[0][0].span, hint="an average would divide by a count that depends on the build")
+        if len(optional) == len(st.branches):
+            raise ArchError("every branch of this sum is optional", st.span,
+                            hint="give it at least one branch that is not a lone `if` without `else`")
         inner = Where(False, where.scope, where.owner, where.breaker)
         return LBranches(st, tuple(self.stmts(b, inner) for b in st.branches))
 

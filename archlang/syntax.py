@@ -315,6 +315,14 @@ def own_bodies(st: Stmt) -> list[tuple[Stmt, ...]]:
     return sub_bodies(st)
 
 
+def optional_branch(branch: tuple[Stmt, ...]) -> If | None:
+    """A branch of a `sum` that is one `if` without `else`: when no arm's condition holds, the
+    branch is left out of the sum (it does not contribute x)."""
+    if len(branch) == 1 and isinstance(branch[0], If) and branch[0].orelse is None:
+        return branch[0]
+    return None
+
+
 def walk(body):
     """Every statement of a body, nested ones included."""
     for st in body:

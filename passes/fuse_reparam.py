@@ -29,6 +29,7 @@ from .fusion_exprs import ExprFolder, Failed, Folded
 from .fusion_rules import COLLAPSE, RULES, Match, Rule, fused_layer, statement_rules
 from .fusion_syntax import call_binding, free_names, plain, stmt_exprs, subst, subst_layer
 from .fusion_terms import Ctx
+from .fusion_unfused import calls, is_unfused, split_unfused
 
 MAX_ROUNDS = 32
 
@@ -78,9 +79,8 @@ class Driver:
     # ---------------------------------------------------------------- whole program
 
     def run(self) -> Fusion:
-        blocks = dict(self.program.blocks)
-        used = [name for name in blocks if name in self.graph.instances]
-        model = self.program.model
+        model, blocks, kept = split_unfused(self.program.model, dict(self.program.blocks))
+        used = [name for name in blocks if name in self.graph.instances and name not in kept]
         for _ in range(MAX_ROUNDS):
             before = (model, [blocks[n] for n in used])
             for name in used:
@@ -89,7 +89,7 @@ class Driver:
             if before == (model, [blocks[n] for n in used]):
                 break
         self.explaining = True  # one more pass, rewriting nothing: what did not fuse, and why
-        deployed = [name for name in reachable(model, blocks) if name in self.graph.instances]
+        deployed = [name for name in calls(model.body, blocks, skip_unfused=True) if name in self.graph.instances]
         for name in deployed:
             self.body(blocks[name].body, tuple(p.name for p in blocks[name].params), self.envs(name), name)
         self.body(model.body, (), [{}], None)
@@ -130,6 +130,8 @@ class Driver:
         """The list after the first rule that fires, or None (recording, when explaining, why
         each candidate did not fuse)."""
         for i in range(len(stmts)):
+            if is_unfused(stmts[i]):
+                continue
             for rule, pattern in statement_rules():
                 m = pattern.match(stmts, i, self.ctx)
                 if m is None:
@@ -170,13 +172,34 @@ class Driver:
         if isinstance(st, S.Group) or isinstance(st, S.For) and st.label is not None:
             self.ctx.scope = (block, path + (st.label.name,))
         try:
+            if is_unfused(st):
+                return st
             if isinstance(st, S.Group):
                 return self.collapse_group(dataclasses.replace(st, body=self.rewrite(st.body, frozenset())))
             if isinstance(st, S.Layer) and st.callee in self.collapsible and not self.explaining:
                 return self.inline_call(st)
+            if isinstance(st, S.If):
+                return self.rewrite_if(st, live_after)
             return S.map_bodies(st, lambda b: self.rewrite(b, live_after))
         finally:
             self.ctx.scope = (block, path)
+
+    def rewrite_if(self, st: S.If, live_after: frozenset[str]) -> S.If:
+        """Rewrite each arm for the instances that take it (an arm no instance takes is left as
+        written): a sum whose identity branch only some instances have fuses where they do."""
+        split = self.ctx.arm_envs(st)
+        if split is None:
+            return S.map_bodies(st, lambda b: self.rewrite(b, live_after))
+        saved, bodies = self.ctx.envs, [b for _, b in st.arms] + [st.orelse or ()]
+        out = []
+        for body, envs in zip(bodies, split):
+            self.ctx.envs = envs
+            try:
+                out.append(self.rewrite(specialize(body, self.ctx), live_after) if envs else body)
+            finally:
+                self.ctx.envs = saved
+        return dataclasses.replace(st, arms=tuple((test, b) for (test, _), b in zip(st.arms, out)),
+                                   orelse=out[-1] if st.orelse is not None else None)
 
     # ---------------------------------------------------------------- collapse_block
 
@@ -230,17 +253,6 @@ def scoped(label: S.Label | None, recipe: tuple) -> tuple:
     return ("own", recipe)
 
 
-def reachable(model: S.BlockDef, blocks: dict) -> list[str]:
-    """Blocks the (deploy) model still calls, directly or through other blocks."""
-    todo, seen = [model], []
-    while todo:
-        for st in S.walk(todo.pop().body):
-            if isinstance(st, S.Layer) and st.callee in blocks and st.callee not in seen:
-                seen.append(st.callee)
-                todo.append(blocks[st.callee])
-    return seen
-
-
 def reads(stmts) -> frozenset[str]:
     """Every name the statements mention (a conservative set of what they read)."""
     out = {"x"}
@@ -259,8 +271,55 @@ def specialize(stmts: tuple, ctx: Ctx) -> tuple:
             if chosen is not None:
                 out.extend(specialize(chosen, ctx))
                 continue
+        if isinstance(st, S.Branches) and any(S.optional_branch(b) for b in st.branches):
+            decided = _decide_branches(st, ctx)
+            if decided is not None:
+                out.extend(specialize(decided, ctx))
+                continue
         out.append(S.map_bodies(st, lambda b: specialize(b, ctx)))
     return tuple(out)
+
+
+def _decide_branches(st: S.Branches, ctx: Ctx) -> tuple | None:
+    """A sum with optional branches as plain sums: the one sum every instance computes, or an
+    `if` with one arm per combination of branches that instances have (so each arm's sum can
+    fuse for the instances that take it). None when a condition is not known."""
+    optional = [(k, S.optional_branch(b)) for k, b in enumerate(st.branches) if S.optional_branch(b)]
+    splits = [ctx.arm_envs(opt) for _, opt in optional]
+    if any(split is None for split in splits):
+        return None
+    picks: dict[tuple, None] = {}  # per instance: the arm each optional branch takes (None: left out)
+    for env in ctx.envs:
+        picks.setdefault(tuple(next((a for a, envs in enumerate(split[:-1]) if any(e is env for e in envs)), None)
+                               for split in splits))
+    arms = [(_combination_test(optional, pick), _plain_sum(st, optional, pick)) for pick in picks]
+    if len(arms) == 1:
+        return arms[0][1]
+    return (S.If(st.span, tuple(arms[:-1]), arms[-1][1]),)
+
+
+def _plain_sum(st: S.Branches, optional, pick) -> tuple:
+    """The sum of the branches present; a lone unnamed branch is its statements, in place."""
+    chosen = {k: (None if a is None else opt.arms[a][1]) for (k, opt), a in zip(optional, pick)}
+    branches = tuple(chosen.get(k, b) for k, b in enumerate(st.branches) if chosen.get(k, b) is not None)
+    if len(branches) == 1 and st.fused_name is None:
+        return branches[0]
+    return (dataclasses.replace(st, branches=branches),)
+
+
+def _combination_test(optional, pick) -> S.Expr:
+    """The condition under which each optional branch takes the arm `pick` gives (or none)."""
+    parts: list[S.Expr] = []
+    for (_, opt), a in zip(optional, pick):
+        tests = [test for test, _ in opt.arms]
+        for test in tests[:len(tests) if a is None else a]:
+            parts.append(S.Unary(test.span, "not", test))
+        if a is not None:
+            parts.append(tests[a])
+    out = parts[0]
+    for part in parts[1:]:
+        out = S.BinOp(out.span, "and", out, part)
+    return out
 
 
 def _choose(st: S.If, ctx: Ctx):

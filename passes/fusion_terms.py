@@ -36,6 +36,7 @@ from .fusion_syntax import (
     subst,
     subst_layer,
 )
+from .fusion_unfused import is_unfused
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,25 @@ class Ctx:
                 return None
         return out
 
+    def arm_envs(self, st: S.If) -> list[list[dict]] | None:
+        """The instances that take each arm of `st` (then those that take none), or None when a
+        condition is not known in every instance: rules inside an arm need hold only there."""
+        split: list[list[dict]] = [[] for _ in range(len(st.arms) + 1)]
+        for env in self.envs:
+            for k, (test, _) in enumerate(st.arms):
+                if free_names(test) & self.hidden:
+                    return None
+                try:
+                    taken = bool(self.ev.const(test, Frame("", dict(env))))
+                except ArchError:
+                    return None
+                if taken:
+                    split[k].append(env)
+                    break
+            else:
+                split[-1].append(env)
+        return split
+
     def attrs(self, st: S.Layer) -> list[dict] | None:
         """Bound op arguments of a layer statement in every instance."""
         if set().union(*map(free_names, arg_exprs(st))) & self.hidden:
@@ -143,6 +163,8 @@ class Ctx:
 
     def term(self, st) -> Term | Unfoldable | None:
         """`st` as a term; None when it is nothing fusion folds."""
+        if is_unfused(st):
+            return Unfoldable("", "it is marked @unfused")
         if isinstance(st, S.Layer):
             if st.fused is not None:
                 return self.fused_term(st)

@@ -272,23 +272,37 @@ class ClassEmitter:
 
     def s_Branches(self, node: L.LBranches):
         x = self.tensors["x"]
-        terms = []
-        for branch in node.branches:
-            expr = self.branch_expr(branch, x)
-            if expr is None:
-                var = self.fresh("branch")
-                self.fwd.add(f"{var} = {x}", node.span)
-                self.tensors["x"] = var
-                self.stmts(branch)
-                self.tensors["x"] = x
-                expr = P.name(var)
-            terms.append(expr)
+        written = node.st.branches
+        terms = [self.branch_term(b, x, node.span) for b, w in zip(node.branches, written)
+                 if S.optional_branch(w) is None]
         total = terms[0]
         for t in terms[1:]:
             total = P.binop("+", total, t)
         if node.st.op == "avg":
             total = P.binop("/", total, P.lit(len(terms)))
-        self.fwd.add(f"{x} = {total}", node.span)
+        optional = [b[0] for b, w in zip(node.branches, written) if S.optional_branch(w) is not None]
+        if not optional:
+            self.fwd.add(f"{x} = {total}", node.span)
+            return
+        acc = self.fresh("total")  # x is every branch's input: the sum gathers apart from it
+        self.fwd.add(f"{acc} = {total}", node.span)
+        for opt in optional:
+            self.arms(opt, lambda body, span=opt.span: self.fwd.add(
+                f"{acc} = {P.binop('+', P.name(acc), self.branch_term(body, x, span))}", span))
+        self.fwd.add(f"{x} = {acc}", node.span)
+
+    def branch_term(self, branch, x: str, span: Span) -> P.Code:
+        """A branch's value: one nested call when it is a chain of plain layers, else a variable
+        its statements compute."""
+        expr = self.branch_expr(branch, x)
+        if expr is not None:
+            return expr
+        var = self.fresh("branch")
+        self.fwd.add(f"{var} = {x}", span)
+        self.tensors["x"] = var
+        self.stmts(branch)
+        self.tensors["x"] = x
+        return P.name(var)
 
     def branch_expr(self, branch, x: str) -> P.Code | None:
         """A branch of plain layers applied in turn, as one nested call; None if not that simple."""
@@ -300,13 +314,17 @@ class ClassEmitter:
         return value
 
     def s_If(self, node: L.LIf):
+        self.arms(node, self.stmts)
+
+    def arms(self, node: L.LIf, emit) -> None:
+        """`if/elif/else` in __init__ and forward, `emit(body)` writing each arm's lines."""
         arms = list(node.arms) + ([(None, node.orelse)] if node.orelse is not None else [])
         i_arms, f_arms = [], []
         for test, body in arms:
             i_mark, f_mark = self.init.mark(), self.fwd.mark()
             self.init.indent += 1
             self.fwd.indent += 1
-            self.stmts(body)
+            emit(body)
             self.init.indent -= 1
             self.fwd.indent -= 1
             i_arms.append((test, self.init.lines[i_mark:]))
