@@ -7,7 +7,7 @@ Python API:
     load_timm(model, state_dict) -> nn.Module    # strict, all-or-nothing load of a timm checkpoint
     compile_spec(...) -> Compiled                # IR, costs and source without torch
 
-`input_size` is (C, H, W); None means the size the spec's `input` line fixes, else 3x224x224.
+`input_size` is (C, H, W); None means the sizes the spec's `input` line fixes or defaults to, else 3x224x224.
 Wrong argument types raise TypeError, wrong values ValueError; mistakes in a spec or an override
 raise ArchError, located at the spec line (or at `<overrides>`).
 """

@@ -47,8 +47,8 @@ def _spec_options(p: argparse.ArgumentParser, fuse_help: str) -> None:
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override a param, e.g. --set depths=[2,2,6,2] --set num_classes=10 (repeatable)")
     p.add_argument("--input", metavar="CxHxW", default=None,
-                   help="input size for shapes and costs (default: the size the spec's input line fixes, "
-                        "else 3x224x224)")
+                   help="input size for shapes and costs (default: the sizes the spec's input line fixes "
+                        "or defaults to, e.g. H = 256, else 3x224x224)")
     p.add_argument("--fuse", action="store_true", help=fuse_help)
     _import_option(p)
 

@@ -73,7 +73,9 @@ class Elaborator(ExprEvaluator):
         frame = Frame("", {}, model_level=True)
         self.graph.modules[""] = ModuleInfo("", "model", self.program.family, model.roles, model.span)
         dims = self.input_dims(frame)
-        x = self.add_node("input", [], {"shape": dims}, frame, self.input_span())
+        default = self.input_default(dims, frame)
+        x = self.add_node("input", [], {"shape": dims, **({"default": default} if default else {})}, frame,
+                          self.input_span())
         out = self.body(model_body.stmts, frame, x)
         self.graph.output = out.node
         self.graph.instances = dict(self.instances)
@@ -95,6 +97,24 @@ class Elaborator(ExprEvaluator):
                 if not isinstance(v, int) or isinstance(v, bool):
                     raise ArchError(f"input sizes are names or ints, got {describe(v)}", e.span)
                 out.append(v)
+        return tuple(out)
+
+    def input_default(self, dims: tuple, frame: Frame) -> tuple | None:
+        """Per input axis, the size a build uses when it is given none (`H = 256`), else None."""
+        if not self.program.input_defaults:
+            return None
+        out = [None] * len(dims)
+        for kw in self.program.input_defaults:
+            axis = next(i for i, e in enumerate(self.program.input[0]) if isinstance(e, S.Name) and e.id == kw.name)
+            if not isinstance(dims[axis], Sym):
+                raise ArchError(f"'{kw.name}' is a param, so this input size is fixed and takes no default",
+                                kw.span, hint=f"write `input [..., {kw.name}, ...]`, or a run-time name with a default")
+            if axis == 0:
+                raise ArchError("the batch axis takes no default size", kw.span)
+            v = self.const(kw.value, frame, "a default input size")
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ArchError(f"a default input size is a positive int, got {describe(v)}", kw.value.span)
+            out[axis] = v
         return tuple(out)
 
     # ---------------------------------------------------------------- names and nodes

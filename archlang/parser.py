@@ -173,12 +173,13 @@ class _Builder(Transformer):
         for kind, value in items:
             kinds.setdefault(kind, []).append(value)
         one = _first_or_none(kinds, self.path)
-        fam = one("family")
+        fam, inp = one("family"), one("input")
         return S.SpecFile(
             path=self.path, family=fam[0] if fam else None, family_span=fam[1] if fam else None,
             imports=tuple(kinds.get("import", ())), params=tuple(kinds.get("param", ())),
-            variants=tuple(kinds.get("variant", ())), default=one("default"), input=one("input"),
-            blocks=tuple(kinds.get("block", ())), model=one("model"), requires=tuple(kinds.get("require", ())))
+            variants=tuple(kinds.get("variant", ())), default=one("default"), input=inp[:2] if inp else None,
+            blocks=tuple(kinds.get("block", ())), model=one("model"), requires=tuple(kinds.get("require", ())),
+            input_defaults=inp[2] if inp else ())
 
     def family(self, meta, c):
         return "family", (str(c[0]), self.tsp(c[0]))
@@ -210,7 +211,12 @@ class _Builder(Transformer):
         return "default", (str(c[0]), self.tsp(c[0]))
 
     def input_(self, meta, c):
-        return "input", (tuple(c), self.sp(meta))
+        """The axes as expressions (a defaulted axis is its name) and the defaults, as kwargs."""
+        axes = tuple(S.Name(a.span, a.name) if isinstance(a, S.Kwarg) else a for a in c)
+        return "input", (axes, self.sp(meta), tuple(a for a in c if isinstance(a, S.Kwarg)))
+
+    def input_default(self, meta, c):
+        return S.Kwarg(str(c[0]), c[1], self.tsp(c[0]))
 
     def require(self, meta, c):
         return "require", S.Require(c[0], _unquote(c[1]), self.sp(meta))

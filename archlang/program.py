@@ -36,6 +36,7 @@ class Program:
     model: S.BlockDef
     files: list[str] = field(default_factory=list)
     requires: tuple[S.Require, ...] = ()
+    input_defaults: tuple[S.Kwarg, ...] = ()  # default sizes of run-time input axes
 
     def where(self, span) -> str:
         """`file:line` for provenance: the file relative to the folder above the spec's folder,
@@ -101,7 +102,8 @@ def load(path: str, allow_outside: bool = False) -> Program:
         default = next(iter(variants))
     _check_arg_names(main.params, blocks)
     family = main.family or _identifier(Path(path).stem)
-    return Program(path, family, params, variants, default, main.input, blocks, main.model, files, main.requires)
+    return Program(path, family, params, variants, default, main.input, blocks, main.model, files, main.requires,
+                   main.input_defaults)
 
 
 def _identifier(stem: str) -> str:

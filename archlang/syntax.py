@@ -290,6 +290,7 @@ class SpecFile:
     blocks: tuple[BlockDef, ...]
     model: BlockDef | None
     requires: tuple[Require, ...] = ()
+    input_defaults: tuple[Kwarg, ...] = ()  # `input [B, 3, H = 256, W = 256]`: run-time axes' defaults
 
 
 # ---------------------------------------------------------------- walking

@@ -97,9 +97,11 @@ DEFAULT_INPUT = (3, 224, 224)  # for input axes the spec leaves to run time
 
 
 def default_input(graph: Graph) -> tuple[int, ...]:
-    """The input size the spec implies: its fixed axes, and DEFAULT_INPUT's for the run-time ones."""
-    declared = next(n for n in graph.nodes() if OPS[n.op].has("model_input")).attr("shape")[1:]
-    fixed = [d if type(d) is int else None for d in declared]
+    """The input size the spec implies: its fixed axes, the defaults it gives run-time ones
+    (`H = 256`), and DEFAULT_INPUT's for the rest."""
+    node = next(n for n in graph.nodes() if OPS[n.op].has("model_input"))
+    given = (node.attr("default") or (None,) * len(node.attr("shape")))[1:]
+    fixed = [d if type(d) is int else g for d, g in zip(node.attr("shape")[1:], given)]
     if len(fixed) == len(DEFAULT_INPUT):
         return tuple(DEFAULT_INPUT[i] if d is None else d for i, d in enumerate(fixed))
     return tuple(fixed) if None not in fixed else DEFAULT_INPUT

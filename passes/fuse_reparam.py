@@ -29,7 +29,7 @@ from .fusion_exprs import ExprFolder, Failed, Folded
 from .fusion_rules import COLLAPSE, RULES, Match, Rule, fused_layer, statement_rules
 from .fusion_syntax import call_binding, free_names, plain, stmt_exprs, subst, subst_layer
 from .fusion_terms import Ctx
-from .fusion_unfused import calls, is_unfused, split_unfused
+from .fusion_unfused import calls, is_unfused, restore_names, split_unfused
 
 MAX_ROUNDS = 32
 
@@ -94,6 +94,7 @@ class Driver:
             self.body(blocks[name].body, tuple(p.name for p in blocks[name].params), self.envs(name), name)
         self.body(model.body, (), [{}], None)
         self.check_names(model, [blocks[n] for n in deployed])
+        model, blocks = restore_names(model, blocks, kept)
         return Fusion(dataclasses.replace(self.program, blocks=blocks, model=model), list(self.events))
 
     def envs(self, name: str) -> list[dict]:
@@ -185,21 +186,24 @@ class Driver:
             self.ctx.scope = (block, path)
 
     def rewrite_if(self, st: S.If, live_after: frozenset[str]) -> S.If:
-        """Rewrite each arm for the instances that take it (an arm no instance takes is left as
-        written): a sum whose identity branch only some instances have fuses where they do."""
+        """Rewrite each arm for the instances that take it: a sum whose identity branch only some
+        instances have fuses where they do. Arms no instance takes are dropped (the deploy form
+        is for this build) and the last arm left becomes the `else`, so arms that fused alike
+        emit one constructor."""
         split = self.ctx.arm_envs(st)
-        if split is None:
+        arms = [*st.arms, (None, st.orelse or ())]
+        if split is None or sum(1 for envs in split if envs) < 2:
             return S.map_bodies(st, lambda b: self.rewrite(b, live_after))
-        saved, bodies = self.ctx.envs, [b for _, b in st.arms] + [st.orelse or ()]
-        out = []
-        for body, envs in zip(bodies, split):
+        saved, out = self.ctx.envs, []
+        for (test, body), envs in zip(arms, split):
+            if not envs:
+                continue
             self.ctx.envs = envs
             try:
-                out.append(self.rewrite(specialize(body, self.ctx), live_after) if envs else body)
+                out.append((test, self.rewrite(specialize(body, self.ctx), live_after)))
             finally:
                 self.ctx.envs = saved
-        return dataclasses.replace(st, arms=tuple((test, b) for (test, _), b in zip(st.arms, out)),
-                                   orelse=out[-1] if st.orelse is not None else None)
+        return dataclasses.replace(st, arms=tuple(out[:-1]), orelse=out[-1][1])
 
     # ---------------------------------------------------------------- collapse_block
 

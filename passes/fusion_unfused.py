@@ -33,16 +33,17 @@ def calls(body, blocks: dict, skip_unfused: bool) -> list[str]:
     return seen
 
 
-def split_unfused(model: S.BlockDef, blocks: dict) -> tuple[S.BlockDef, dict, set[str]]:
+def split_unfused(model: S.BlockDef, blocks: dict) -> tuple[S.BlockDef, dict, dict[str, str]]:
     """(model, blocks, kept): calls under `@unfused` statements go to blocks fusion must not
-    rewrite (`kept`): the block itself when only such calls reach it, else a copy."""
+    rewrite (`kept`, kept name -> the block's own name): the block itself when only such calls
+    reach it, else a copy."""
     fused = set(calls(model.body, blocks, skip_unfused=True))
     kept_roots = [st for st in S.walk(model.body) if is_unfused(st)]
     for name in fused:
         kept_roots += [st for st in S.walk(blocks[name].body) if is_unfused(st)]
     kept = set(calls(tuple(kept_roots), blocks, skip_unfused=False))
     if not kept:
-        return model, blocks, set()
+        return model, blocks, {}
     renames = {name: _fresh(f"{name}_unfused", blocks) for name in sorted(kept & fused)}
     out = dict(blocks)
     for name in kept:
@@ -52,7 +53,23 @@ def split_unfused(model: S.BlockDef, blocks: dict) -> tuple[S.BlockDef, dict, se
     for name in fused:
         out[name] = dataclasses.replace(out[name], body=_rename(out[name].body, renames, False))
     model = dataclasses.replace(model, body=_rename(model.body, renames, False))
-    return model, out, {renames.get(name, name) for name in kept}
+    return model, out, {renames.get(name, name): name for name in kept}
+
+
+def restore_names(model: S.BlockDef, blocks: dict, kept: dict[str, str]) -> tuple[S.BlockDef, dict]:
+    """A copy takes its block's own name back when the deploy form no longer calls the
+    original (every other call fused it away)."""
+    called = set(calls(model.body, blocks, skip_unfused=False))
+    back = {copy: name for copy, name in kept.items() if copy != name and name not in called}
+    if not back:
+        return model, blocks
+    out = {}
+    for name, bdef in blocks.items():
+        if name in back.values():
+            continue
+        new = back.get(name, name)
+        out[new] = dataclasses.replace(bdef, name=new, body=_rename(bdef.body, back, True))
+    return dataclasses.replace(model, body=_rename(model.body, back, True)), out
 
 
 def _rename(body: tuple, renames: dict, inside: bool) -> tuple:

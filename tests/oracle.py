@@ -43,23 +43,24 @@ VARIANTS = [
 
 
 # FastViT is evaluated at 256 x 256 (timm's default input for every FastViT and MCi model).
-# (variant, timm model, overrides for the logits/FLOPs check): the larger variants differ from the
-# ones tested at full size only in depth and width, so they are checked one block per stage.
+# (variant, timm model, overrides for the logits/FLOPs check): t8 and sa12 (a RepMixer model and
+# one with attention) at full size; the others differ from them in depth, width and flags, so
+# they are checked one block per stage (their full-size params from the IR), MCi3/4 narrower.
 FASTVIT_SIZE = (3, 256, 256)
 ONE_BLOCK = {"layers": [1, 1, 1, 1]}
 FASTVIT = [
     ("t8", "fastvit_t8", SMALL),
-    ("t12", "fastvit_t12", SMALL),
-    ("s12", "fastvit_s12", SMALL),
+    ("t12", "fastvit_t12", ONE_BLOCK),
+    ("s12", "fastvit_s12", ONE_BLOCK),
     ("sa12", "fastvit_sa12", SMALL),
     ("sa24", "fastvit_sa24", ONE_BLOCK),
     ("sa36", "fastvit_sa36", ONE_BLOCK),
     ("ma36", "fastvit_ma36", ONE_BLOCK),
-    ("mci0", "fastvit_mci0", SMALL),
+    ("mci0", "fastvit_mci0", ONE_BLOCK),
     ("mci1", "fastvit_mci1", ONE_BLOCK),
     ("mci2", "fastvit_mci2", ONE_BLOCK),
-    ("mci3", "fastvit_mci3", {"layers": [1, 1, 1, 1, 1]}),
-    ("mci4", "fastvit_mci4", {"layers": [1, 1, 1, 1, 1]}),
+    ("mci3", "fastvit_mci3", {"layers": [1, 1, 1, 1, 1], "embed_dims": [32, 64, 128, 256, 512]}),
+    ("mci4", "fastvit_mci4", {"layers": [1, 1, 1, 1, 1], "embed_dims": [16, 32, 64, 128, 256]}),
 ]
 
 

@@ -119,6 +119,57 @@ def test_residual_shortcut_sum_avg_chunk_return(tmp_path):
     check_shapes_match_runtime(model, path)
 
 
+OPTIONAL = """
+family opt
+param img = 12
+variant wide { img = 16 }
+input [B, 4, H = img, W = img]
+block rep(cin, cout, k, s = 1) {
+  sum as fused {
+    if cin == cout and s == 1 { identity: batchnorm2d(cin) }
+  | conv: conv2d(cin, cout, k, stride = s)
+  | if k > 1 { scale: conv2d(cin, cout, 1, stride = s) }
+  }
+}
+model {
+  a: rep(4, 4, 3)
+  b: rep(4, 8, 3, s = 2)
+  c: rep(8, 8, 1)
+  d: { sum as one { conv: conv2d(8, 8, 3) } }
+}
+"""
+
+
+def test_optional_branches_and_a_one_branch_sum(tmp_path):
+    """A lone `if` without `else` as a branch is left out where its condition is false."""
+    model, path = build(tmp_path, OPTIONAL, overrides={"img": 12}, size=(4, 12, 12))
+    m = model
+    assert {n.split(".")[0] + "." + n.split(".")[1] for n in m.state_dict()} >= {"a.identity", "a.scale"}
+    assert not hasattr(m.b, "identity") and not hasattr(m.c, "scale")
+    x = torch.randn(2, 4, 12, 12)
+    conv = lambda c, t, s=1: F.conv2d(t, c.weight, c.bias, stride=s, padding=(c.kernel_size[0] - 1) // 2 if s == 1  # noqa: E731
+                                      else ((s - 1) + c.kernel_size[0] - 1) // 2)
+    y = m.a.identity(x) + conv(m.a.conv, x) + conv(m.a.scale, x)
+    y = conv(m.b.conv, y, 2) + conv(m.b.scale, y, 2)
+    y = m.c.identity(y) + conv(m.c.conv, y)
+    y = conv(m.d.conv, y)
+    with torch.no_grad():
+        assert torch.allclose(model(x), y, atol=1e-6)
+    check_shapes_match_runtime(model, path, overrides={"img": 12}, size=(4, 12, 12))
+
+
+def test_input_line_default_sizes(tmp_path):
+    """`H = img`: the size builds use when given none, per variant; any other size still runs."""
+    path = tmp_path / "t.arch"
+    path.write_text(OPTIONAL)
+    assert compile_spec(str(path), overrides={"img": 12}).input_size == (4, 12, 12)
+    assert compile_spec(str(path)).input_size == (4, 16, 16)  # the default variant, `wide`
+    assert compile_spec(str(path), "wide", input_size=(4, 20, 20)).input_size == (4, 20, 20)
+    assert archlang.stats(str(path), "wide")["input"] == [4, 16, 16]
+    with torch.no_grad():
+        assert archlang.build(str(path))(torch.randn(1, 4, 20, 20)).shape == (1, 8, 10, 10)
+
+
 VARIANTS = """
 family v
 param width = 8

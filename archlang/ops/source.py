@@ -60,7 +60,8 @@ register(
           doc="A tensor that is state but not learned (register_buffer); `buffer(expr)` with a build-time "
               "tensor (arange, lists, arithmetic) computes its values in __init__.",
           traits=frozenset({"source", "state"}), fx=("get_attr",)),
-    OpDef("input", "source", (Arg("shape"),), shape=_shape, n_inputs=0, syntax="input [B, C, H, W]",
+    OpDef("input", "source", (Arg("shape"), Arg("default", None)), shape=_shape, n_inputs=0,
+          syntax="input [B, C, H, W]",
           doc="The model input (the forward argument).", traits=frozenset({"source", "model_input"}),
           fx=("placeholder",)),
 )
