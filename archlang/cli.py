@@ -117,6 +117,7 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("b", metavar="B", help="SPEC or SPEC:VARIANT")
     d.add_argument("--input", metavar="CxHxW", default=None,
                    help="input size for costs (default: each spec's own, else 3x224x224)")
+    d.add_argument("--fuse", action="store_true", help="compare the deploy (fused) forms")
     d.add_argument("--json", action="store_true", help="print the comparison as JSON")
     d.add_argument("--viz", metavar="OUT.svg", help="also draw B coloured by the diff (added, changed, unchanged)")
     _import_option(d)

@@ -65,6 +65,15 @@ def compile_spec(path: str, variant: str | None = None, overrides: dict | None =
         return _compiled(passes.run(start, passes.DEPLOY_PIPELINE if fuse else passes.PIPELINE))
 
 
+def deploy_form(c: Compiled) -> Compiled:
+    """The fused (deploy) form of a compiled train form, for the same settings and input size."""
+    if c.fused:
+        return c
+    with _deep_recursion(c.program):
+        return _compiled(passes.run(passes.Build(c.program, c.variant, c.settings, c.input_size),
+                                    passes.DEPLOY_PIPELINE))
+
+
 def _compiled(build: passes.Build) -> Compiled:
     unfused = _compiled(build.unfused) if build.unfused is not None else None
     return Compiled(build.program, build.variant, build.settings, build.graph, build.cost, build.input_size,

@@ -273,15 +273,22 @@ def specialize(stmts: tuple, ctx: Ctx) -> tuple:
         if isinstance(st, S.If):
             chosen = _choose(st, ctx)
             if chosen is not None:
-                out.extend(specialize(chosen, ctx))
+                out.extend(_with_roles(specialize(chosen, ctx), st.roles))
                 continue
         if isinstance(st, S.Branches) and any(S.optional_branch(b) for b in st.branches):
             decided = _decide_branches(st, ctx)
             if decided is not None:
-                out.extend(specialize(decided, ctx))
+                out.extend(_with_roles(specialize(decided, ctx), st.roles))
                 continue
         out.append(S.map_bodies(st, lambda b: specialize(b, ctx)))
     return tuple(out)
+
+
+def _with_roles(stmts: tuple, roles: tuple[str, ...]) -> tuple:
+    """Statements that replace an `if` or a sum keep its roles (they apply to what is inside)."""
+    if not roles:
+        return stmts
+    return tuple(dataclasses.replace(st, roles=tuple(dict.fromkeys(roles + st.roles))) for st in stmts)
 
 
 def _decide_branches(st: S.Branches, ctx: Ctx) -> tuple | None:

@@ -28,8 +28,11 @@ def run(args) -> int:
     fmt = drawing_format(args.viz, None, "--viz") if args.viz else None
     out = output_target(args.viz, "--viz", Path(f"diff.{fmt}")) if args.viz else None
     outside = getattr(args, "allow_import_outside", False)
-    a, b = compile_arg(args.a, size, outside), compile_arg(args.b, size, outside)
-    result = diff(a, b)
+    # compiled once in the deploy form, which carries the train form: the prose says what fusion does
+    fa, fb = compile_arg(args.a, size, outside, fuse=True), compile_arg(args.b, size, outside, fuse=True)
+    fused = getattr(args, "fuse", False)
+    a, b = (fa, fb) if fused else (fa.unfused, fb.unfused)
+    result = diff(a, b, None if fused else (fa, fb))
     if out is not None:  # drawn first: an error there (no Graphviz, bad path) leaves no partial output
         refuse_inputs(out, a.program.files + b.program.files, "--viz", args.viz)
         write_output(out, render_bytes(b, fmt, status=result.status), "--viz")
@@ -57,7 +60,7 @@ def split_arg(text: str) -> tuple[str, str | None]:
     return spec, variant or None
 
 
-def compile_arg(text: str, size: tuple[int, ...] | None, allow_outside: bool = False) -> Compiled:
+def compile_arg(text: str, size: tuple[int, ...] | None, allow_outside: bool = False, fuse: bool = False) -> Compiled:
     spec, variant = split_arg(text)
     program = load(spec, allow_outside)
     if variant is not None and program.find_variant(variant) is None:
@@ -65,4 +68,4 @@ def compile_arg(text: str, size: tuple[int, ...] | None, allow_outside: bool = F
         start = len(spec) + 1
         raise ArchError(f"no variant '{variant}' in {spec}", cmdline_span(text, start, len(text)),
                         hint=did_you_mean(variant, known) or "variants: " + (", ".join(program.variants) or "none"))
-    return compile_spec(spec, variant, input_size=size, allow_import_outside=allow_outside)
+    return compile_spec(spec, variant, input_size=size, fuse=fuse, allow_import_outside=allow_outside)

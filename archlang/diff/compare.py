@@ -8,13 +8,14 @@ weight-transfer report (weights.py). Torch is not needed: everything comes from 
 from __future__ import annotations
 
 from ..axes import channel_axes
-from ..compiler import Compiled
+from ..compiler import Compiled, deploy_form
 from ..ir import Graph
 from ..ops import OPS
 from ..shapes import Batch, numel
 from ..spec_names import SpecNames
 from .align import Alignment, align, graph_text, node_status, signature
 from .describe import NONE, Model, describe
+from .prose import Side, summary
 from .records import Change, Diff, SectionDiff, Total
 from .sections import Section, pair_names, sections
 from .weights import aligned_names, tensors, transfer
@@ -22,7 +23,9 @@ from .weights import aligned_names, tensors, transfer
 BYTES_PER_ELEMENT = 4  # fp32
 
 
-def diff(a: Compiled, b: Compiled) -> Diff:
+def diff(a: Compiled, b: Compiled, forms: tuple[Compiled, Compiled] | None = None) -> Diff:
+    """Compare A and B. `forms` (A's and B's other form: deploy when A and B are train forms,
+    train when they are fused) lets the prose say what fusion does; a fused A knows its own."""
     sa, sb = sections(a.graph, a.cost), sections(b.graph, b.cost)
     ma, mb = model(a), model(b)
     parts, status, pairs = [], {}, []
@@ -36,7 +39,17 @@ def diff(a: Compiled, b: Compiled) -> Diff:
               Total("activation_bytes", activation_bytes(a.graph), activation_bytes(b.graph))]
     weights = transfer(tensors(a.graph), tensors(b.graph), aligned_names(pairs))
     identical = graph_text(a.graph) == graph_text(b.graph)
-    return Diff(a.name, b.name, a.input_size, identical, parts, totals, weights, status)
+    paras = [] if identical else summary(side(a, forms[0] if forms else None), side(b, forms[1] if forms else None),
+                                         a.fused)
+    return Diff(a.name, b.name, a.input_size, identical, parts, totals, weights, status, paras,
+                b.input_size if b.input_size != a.input_size else None)
+
+
+def side(c: Compiled, other: Compiled | None) -> Side:
+    """One model with both its forms (the other form compiled here when not given)."""
+    if c.fused:
+        return Side(c.name, c, c.unfused, c)
+    return Side(c.name, c, c, other if other is not None else deploy_form(c))
 
 
 def model(c: Compiled) -> Model:

@@ -103,6 +103,8 @@ class Diff:
     totals: list[Total]
     weights: Transfer
     status: dict[str, str]  # B's owner paths -> "added" | "changed" | "unchanged" (for viz)
+    summary: list[str] = field(default_factory=list)  # the prose paragraphs (prose.py)
+    input_b: tuple[int, ...] | None = None  # B's input size, when it differs from A's
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)

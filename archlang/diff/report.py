@@ -1,4 +1,5 @@
-"""The text form of a Diff: a changelog of sections, totals with deltas, the weight report.
+"""The text form of a Diff: the prose summary (prose.py), then a changelog of sections, totals
+with deltas, the weight report.
 
 Unchanged sections take one line; a changed one lists the items that differ, then its params
 and GMACs. Long lists (renames, tensors) are cut at `limit` entries with a count; `--json`
@@ -21,9 +22,13 @@ STATUS = {"unchanged": "unchanged", "changed": "changed", "added": "only in B", 
 
 def format_diff(d: Diff, limit: int = 8) -> str:
     size = "x".join(str(s) for s in d.input)
+    if d.input_b is not None:
+        size += " vs " + "x".join(str(s) for s in d.input_b)
     if d.identical:
         return f"{d.a} -> {d.b}  (input {size}): no structural difference\n"
     lines = [f"{d.a} -> {d.b}  (input {size})", ""]
+    for para in d.summary:
+        lines += [para, ""]
     width = max(len(s.name) for s in d.sections) + 2
     for sec in d.sections:
         lines += _section(sec, width)

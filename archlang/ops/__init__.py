@@ -58,6 +58,7 @@ TRAITS = {
     "pad": "adds a border to axes (constant, reflected or replicated values)",
     "resize": "resamples spatial axes to another size (interpolation)",
     "elementwise": "element-wise arithmetic",
+    "product": "element-wise product: a gate or a scale applied to a tensor",
     "identity": "the identity map",
     "dropout": "identity in eval, random masking in training",
     "branch": "combines parallel branches of one input",

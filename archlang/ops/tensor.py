@@ -316,7 +316,7 @@ def _method(name: str, *arg_names: str, defaults: dict | None = None):
 register(
     _binary("add", "a + b", "add", commutative=True),
     _binary("sub", "a - b", "sub"),
-    _binary("mul", "a * b", "mul", commutative=True),
+    _binary("mul", "a * b", "mul", commutative=True, traits=frozenset({"elementwise", "product"})),
     _binary("div", "a / b", "truediv"),
     _binary("pow", "a ** b", "pow"),
     OpDef("neg", "function", (), shape=lambda a, ins: ins[0], syntax="-a", doc="Negation.",

@@ -1,0 +1,223 @@
+"""What a module computes and how it is trained, in words, for the diff's prose summary.
+
+`computes` reads a module's layers in the deploy form (what runs once it is fused): convs and
+linears by their geometry ("a 3x3 depthwise conv"), an expand-then-project pair as an MLP ("a 4x
+MLP of 1x1 convs"), attention by its sizes, norms by op. `trained_as` renders the fusion recipes
+(archlang/fusion.py) of the layers fusion made inside the module as the formula the train form
+computes: RepMixer's deploy conv reads `x + γ·(BN(x) + BN(dwconv3x3(x)) + BN(dwconv1x1(x)) −
+BN(x))`. `gates` finds squeeze-and-excitation style gates: modules that scale their input by a
+value computed from a reduction of it. Everything is read from op traits, never op names.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..ir import Graph, Node
+from ..ops import OPS
+from ..shapes import size
+
+
+def inside(graph: Graph, path: str) -> list[Node]:
+    """The nodes of a module and its submodules, in topological order."""
+    return [n for n in graph.nodes() if n.scope == path or n.scope.startswith(path + ".")]
+
+
+def _has(n: Node, trait: str) -> bool:
+    return OPS[n.op].has(trait)
+
+
+# ---------------------------------------------------------------- convs and linears
+
+
+def conv_words(a: dict) -> str:
+    """`3x3 stride-2 depthwise conv`, `7x7 depthwise conv with channel multiplier 2`."""
+    k = a["kernel_size"]
+    text = "x".join(map(str, k)) if isinstance(k, tuple) else f"{k}x{k}"
+    if a["stride"] != 1:
+        text += f" stride-{a['stride']}"
+    groups, cin, cout = a["groups"], a["in_channels"], a["out_channels"]
+    if groups > 1 and groups == cin:
+        text += " depthwise conv" + (f" with channel multiplier {cout // cin}" if cout != cin else "")
+    elif groups > 1:
+        text += f" conv in {groups} groups"
+    else:
+        text += " conv"
+    return text
+
+
+def conv_symbol(a: dict) -> str:
+    """`conv3x3`, `dwconv3x3`, `dwconv7x7s2` (s: stride) for formulas."""
+    k = a["kernel_size"]
+    text = ("dw" if a["groups"] > 1 and a["groups"] == a["in_channels"] else "") + "conv"
+    text += "x".join(map(str, k)) if isinstance(k, tuple) else f"{k}x{k}"
+    return text + (f"s{a['stride']}" if a["stride"] != 1 else "")
+
+
+def _map_in_out(n: Node) -> tuple[int, int]:
+    a = n.attr_dict
+    if _has(n, "conv"):
+        return a["in_channels"], a["out_channels"]
+    return a["in_features"], a["out_features"]
+
+
+def _pointwise(n: Node) -> bool:
+    """A 1x1 conv of one group or a linear: a map of channels alone."""
+    if not _has(n, "affine_map"):
+        return False
+    if not _has(n, "conv"):
+        return True
+    a = n.attr_dict
+    k = a["kernel_size"]
+    return (k == 1 or k == (1, 1)) and a["groups"] == 1 and a["stride"] == 1
+
+
+# ---------------------------------------------------------------- computes
+
+
+def computes(graph: Graph, path: str, skip: list[str] = ()) -> str:
+    """What the module at `path` computes, as a phrase of its layers in order (the modules
+    `skip` names aside: gates, said on their own)."""
+    nodes = [n for n in inside(graph, path) if not any(n.scope == q or n.scope.startswith(q + ".") for q in skip)]
+    attention = [n for n in nodes if _has(n, "attention")]
+    if attention:
+        words = [attention_words(graph, attention[0])]
+        words += [n.op for n in nodes if n.module and _has(n, "norm")]
+        return ", ".join(words)
+    words: list[str] = []
+    layers = [n for n in nodes if n.module and (_has(n, "affine_map") or _has(n, "norm"))]
+    i = 0
+    while i < len(layers):
+        n = layers[i]
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if nxt is not None and _pointwise(n) and _pointwise(nxt) and _mlp(n, nxt):
+            cin, hidden = _map_in_out(n)
+            ratio = Fraction(hidden, cin)
+            kind = "1x1 convs" if _has(n, "conv") else "linears"
+            words.append(f"a {_ratio(ratio)}x MLP of {kind}")
+            i += 2
+            continue
+        if _has(n, "conv"):
+            words.append("a " + conv_words(n.attr_dict))
+        elif _has(n, "affine_map"):
+            words.append("a linear")
+        else:
+            words.append(n.op)
+        i += 1
+    return ", ".join(_runs(words)) or "no layers"
+
+
+def _mlp(a: Node, b: Node) -> bool:
+    (ain, aout), (bin_, bout) = _map_in_out(a), _map_in_out(b)
+    return aout == bin_ and bout == ain and aout != ain
+
+
+def _ratio(r: Fraction) -> str:
+    return str(r.numerator) if r.denominator == 1 else f"{float(r):g}"
+
+
+def _runs(words: list[str]) -> list[str]:
+    """Repeated phrases folded: `a 1x1 conv x2`."""
+    out: list[list] = []
+    for w in words:
+        if out and out[-1][0] == w:
+            out[-1][1] += 1
+        else:
+            out.append([w, 1])
+    return [w if k == 1 else f"{w} x{k}" for w, k in out]
+
+
+def attention_words(graph: Graph, n: Node) -> str:
+    q = graph.node(n.inputs[0]).shape
+    heads = size(q[-3]) if len(q) > 2 else 1
+    return f"self-attention ({heads} heads of {size(q[-1])} channels over {size(q[-2])} tokens)"
+
+
+# ---------------------------------------------------------------- trained as (fusion recipes)
+
+
+def fused_layers(deploy: Graph, path: str) -> list[tuple[str, tuple, str]]:
+    """(fused module path, recipe, the scope its leaves are relative to) inside `path`."""
+    return [(p, recipe, scope) for p, (recipe, scope) in deploy.fusions.items()
+            if p == path or p.startswith(path + ".")]
+
+
+def plain(recipe: tuple) -> bool:
+    """A conv or linear and at most its BatchNorm: nothing a formula would add to its name."""
+    while recipe[0] in ("at", "own"):
+        recipe = recipe[-1]
+    if recipe[0] == "then":
+        return plain(recipe[1]) and recipe[2][0] in ("bn", "at") and _leaf(recipe[2]) == "bn"
+    return recipe[0] == "map"
+
+
+def _leaf(recipe: tuple) -> str:
+    while recipe[0] in ("at", "own"):
+        recipe = recipe[-1]
+    return recipe[0]
+
+
+def trained_as(train: Graph, recipe: tuple, scope: str) -> str:
+    """The formula a fused layer's recipe says the train form computes, of its input x."""
+    modules = {n.path: n for n in train.nodes() if n.module}
+    return _render(recipe, scope, "x", modules)
+
+
+def _render(r: tuple, prefix: str, arg: str, modules: dict) -> str:
+    kind = r[0]
+    if kind == "at":
+        return _render(r[2], f"{prefix}.{r[1]}" if prefix else r[1], arg, modules)
+    if kind == "own":
+        return _render(r[1], prefix, arg, modules)
+    if kind == "eye":
+        return arg
+    if kind == "bn":
+        return f"BN({arg})"
+    if kind == "scale":
+        return f"γ·{_group(arg)}"
+    if kind == "map":
+        n = modules.get(f"{prefix}.{r[1]}" if prefix else r[1])
+        symbol = conv_symbol(n.attr_dict) if n is not None and _has(n, "conv") else "linear"
+        return f"{symbol}({arg})"
+    if kind == "then":
+        return _render(r[2], prefix, _render(r[1], prefix, arg, modules), modules)
+    if kind == "negate":
+        return f"−{_group(_render(r[1], prefix, arg, modules))}"
+    if kind in ("sum", "avg"):
+        text = ""
+        terms = [_render(item, prefix, arg, modules) for item in r[1]]
+        for term in sorted(terms, key=lambda t: t != arg):  # the identity first: x + f(x)
+            text += (" − " + term[1:]) if term.startswith("−") and text else ((" + " if text else "") + term)
+        return f"({text})/{len(r[1])}" if kind == "avg" else text
+    return "…"
+
+
+def _group(text: str) -> str:
+    """Parentheses around a sum or difference used as one operand."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and text[i:i + 3] in (" + ", " − "):
+            return f"({text})"
+    return text
+
+
+# ---------------------------------------------------------------- gates
+
+
+def gates(graph: Graph, paths: list[str]) -> list[str]:
+    """Block modules among `paths`' submodules that gate their input: their output is an
+    element-wise product of the input and a value computed from a reduction of it (SE)."""
+    out = []
+    for p, info in graph.modules.items():
+        if info.kind != "block" or not any(p == q or p.startswith(q + ".") for q in paths):
+            continue
+        nodes = inside(graph, p)
+        if not nodes or not any(_has(n, "reduction") for n in nodes):
+            continue
+        last, ids = nodes[-1], {n.id for n in nodes}
+        if _has(last, "product") and any(i not in ids for i in last.inputs) and \
+                any(i in ids for i in last.inputs):
+            out.append(p)
+    return out
