@@ -37,7 +37,7 @@ def row(family: str, variant: str, timm_name: str, overrides: dict | None, size=
     full = archlang.stats(spec(family), variant, input_size=size)["params"]
     ref_full = sum(p.numel() for p in timm_model(timm_name, meta=True).parameters())
     ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=(3, 128, 128) if family == "fastvit" else size)
+    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size)
     model = archlang.load_timm(archlang.build(spec(family), variant, overrides, input_size=size), state)
     x = torch.randn(2, *size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -54,7 +54,7 @@ def fused_row(family: str, variant: str, timm_name: str, overrides: dict | None,
     with torch.device("meta"):
         ref_full = sum(p.numel() for p in reparameterize_model(timm_model(timm_name, meta=True)).parameters())
     ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=(3, 128, 128) if family == "fastvit" else size)
+    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size)
     ours = archlang.load_timm(archlang.build(spec(family), variant, overrides, input_size=size), state)
     fused, ref_fused = archlang.fuse(ours), reparameterize_model(copy.deepcopy(ref))
     x = torch.randn(2, *size, generator=torch.Generator().manual_seed(1))

@@ -18,7 +18,7 @@ from ..axes import channel_axes
 from ..compiler import Compiled
 from ..ops import OPS
 from ..shapes import Batch, size
-from .phrases import computes, fused_layers, gates, inside, plain, trained_as
+from .phrases import computes, fused_layers, gates, plain, trained_as
 from .sections import LOOSE, Section, pair_names, sections
 
 ROLES = (("downsample", "Downsampling"), ("token_mixer", "Token mixing"), ("channel_mixer", "Channel mixing"))
@@ -44,7 +44,7 @@ class Side:
 def summary(a: Side, b: Side, fused: bool) -> list[str]:
     """The paragraphs, each wrapped to WRAP columns."""
     names = pair_names(list(a.secs), list(b.secs))
-    paras = [_overview(a, b, fused, names)]
+    paras = [_overview(a, b, fused)]
     stages = [n for n in names if n.startswith("stage ") and n in a.secs and n in b.secs]
     done = False
     for name in names:
@@ -60,7 +60,7 @@ def summary(a: Side, b: Side, fused: bool) -> list[str]:
 # ---------------------------------------------------------------- overview and totals
 
 
-def _overview(a: Side, b: Side, fused: bool, names: list[str]) -> str:
+def _overview(a: Side, b: Side, fused: bool) -> str:
     form = "deploy (fused) forms" if fused else "train forms"
     pa, pb, ma, mb = a.shown.cost.params, b.shown.cost.params, a.shown.cost.macs, b.shown.cost.macs
     text = (f"{a.name} (A) and {b.name} (B), {form}. A has {_m(pa)} parameters and costs {_g(ma)} GMACs at "
@@ -410,4 +410,4 @@ def _size(s: Side) -> str:
     return "x".join(map(str, s.shown.input_size))
 
 
-__all__ = ["Side", "summary", "inside"]
+__all__ = ["Side", "summary"]
