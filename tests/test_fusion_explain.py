@@ -25,7 +25,8 @@ def test_explain_a_spec_whose_candidates_do_not_fuse():
     text = format_explain(compiled)
     check_golden("explain_unfused.txt", text)
     assert "branch 2: stride differs (2 vs 1)" in text  # the sum that cannot fuse
-    assert len(compiled.fusion.unfused) == 8
+    assert "branch 2: it is marked @unfused" in text  # @unfused keeps a branch: its sum cannot fuse
+    assert len(compiled.fusion.unfused) == 9
 
 
 def test_cli_explain_prints_after_the_summary(tmp_path, capsys):
