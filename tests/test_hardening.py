@@ -279,6 +279,7 @@ def test_row07_every_op_argument_declares_its_check():
     internal = {("rearrange", "pattern"), ("rearrange", "sizes"), ("index", "subs"), ("advanced_index", "subs"),
                 ("select", "dim"), ("select", "index"), ("select", "count"),
                 ("chunk_part", "dim"), ("chunk_part", "chunks"), ("chunk_part", "index"), ("input", "shape"),
+                ("input", "default"),
                 ("branch_sum", "fused_name"), ("branch_avg", "fused_name")}
     operators = [o.name for o in OPS.values() if o.n_inputs == 2 and o.syntax.startswith("a ")]  # a + b
     internal |= {(op, a) for op in operators for a in ("scalar", "reverse")}
