@@ -28,26 +28,31 @@ def row(family: str, variant: str, timm_name: str, overrides: dict | None) -> st
     full = archlang.stats(spec(family), variant)["params"]
     ref_full = sum(p.numel() for p in timm_model(timm_name, meta=True).parameters())
     ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=(3, 224, 224))
+    stats = archlang.stats(spec(family), variant, overrides)
+    size = tuple(stats["input"])  # the variant's own input size
+    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size)
     model = archlang.load_timm(archlang.build(spec(family), variant, overrides), state)
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, *size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         diff = max_diff(model(x), ref(x))
-    ir, fv = archlang.stats(spec(family), variant, overrides)["macs"], fvcore_macs(ref)
-    size = "full" if not overrides else ",".join(f"{k}={v}" for k, v in overrides.items())
-    return (f"| {timm_name} | {full:,} | {ref_full:,} | {size} | {diff:.1e} | {ir / 1e9:.4f} | {fv / 1e9:.4f} "
-            f"| {100 * (ir - fv) / fv:+.3f}% |")
+    ir, fv = stats["macs"], fvcore_macs(ref, size)
+    depth = "full" if not overrides else ",".join(f"{k}={v}" for k, v in overrides.items())
+    shown = "x".join(map(str, size))
+    return (f"| {timm_name} | {full:,} | {ref_full:,} | {shown} | {depth} | {diff:.1e} | {ir / 1e9:.4f} "
+            f"| {fv / 1e9:.4f} | {100 * (ir - fv) / fv:+.3f}% |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", help="only this spec (convnext, deit, repvit)")
+    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit)")
     args = parser.parse_args()
     timm.layers.set_fused_attn(False)
     torch.set_num_threads(2)
-    print(f"timm {timm.__version__}, torch {torch.__version__}; logits: eval, fp32, seeded weights, batch 2x3x224x224")
-    print("| timm model | params (IR) | params (timm) | logits/MACs at | max |Δlogit| | GMACs IR | GMACs fvcore | Δ |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    print(f"timm {timm.__version__}, torch {torch.__version__}; logits: eval, fp32, seeded weights, batch 2 "
+          "at each variant's input size")
+    print("| timm model | params (IR) | params (timm) | input | logits/MACs at | max |Δlogit| | GMACs IR "
+          "| GMACs fvcore | Δ |")
+    print("|---|---:|---:|---|---|---:|---:|---:|---:|")
     for family, variant, timm_name, overrides in VARIANTS:
         if args.family in (None, family):
             print(row(family, variant, timm_name, overrides), flush=True)
