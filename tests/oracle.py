@@ -41,9 +41,10 @@ VARIANTS = [
     ("repvit", "m1_1", "repvit_m1_1", SMALL),
     ("repvit", "m1_5", "repvit_m1_5", {"depth": [2, 2, 4, 2]}),
     ("repvit", "m2_3", "repvit_m2_3", {"depth": [2, 2, 4, 2]}),
-    # MaxViT at each variant's own resolution (the spec's input line). One block per stage runs every
-    # kind of block (MBConv, block and grid attention, the stride-2 first block) at every partition size.
-    ("maxvit", "tiny_tf", "maxvit_tiny_tf_224", SMALL),
+    # MaxViT at each variant's own resolution (the spec's input line), which fixes the partition size.
+    # One block per stage runs MBConv, block and grid attention and the stride-2 first block at every
+    # width and partition size; the pico variants run whole (stride-1 blocks, identity shortcuts).
+    ("maxvit", "tiny_tf", "maxvit_tiny_tf_224", ONE_PER_STAGE),
     ("maxvit", "tiny_tf_384", "maxvit_tiny_tf_384", ONE_PER_STAGE),
     ("maxvit", "tiny_tf_512", "maxvit_tiny_tf_512", ONE_PER_STAGE),
     ("maxvit", "small_tf", "maxvit_small_tf_224", ONE_PER_STAGE),
@@ -60,12 +61,12 @@ VARIANTS = [
     ("maxvit", "xlarge_tf_512", "maxvit_xlarge_tf_512", ONE_PER_STAGE),
     ("maxvit", "tiny_rw", "maxvit_tiny_rw_224", ONE_PER_STAGE),
     ("maxvit", "tiny_rw_256", "maxvit_tiny_rw_256", ONE_PER_STAGE),
-    ("maxvit", "nano_rw", "maxvit_nano_rw_256", SMALL),
-    ("maxvit", "pico_rw", "maxvit_pico_rw_256", ONE_PER_STAGE),
+    ("maxvit", "nano_rw", "maxvit_nano_rw_256", ONE_PER_STAGE),
+    ("maxvit", "pico_rw", "maxvit_pico_rw_256", SMALL),
     ("maxvit", "tiny_pm", "maxvit_tiny_pm_256", ONE_PER_STAGE),
     ("maxvit", "rmlp_tiny_rw", "maxvit_rmlp_tiny_rw_256", ONE_PER_STAGE),
     ("maxvit", "rmlp_nano_rw", "maxvit_rmlp_nano_rw_256", ONE_PER_STAGE),
-    ("maxvit", "rmlp_pico_rw", "maxvit_rmlp_pico_rw_256", ONE_PER_STAGE),
+    ("maxvit", "rmlp_pico_rw", "maxvit_rmlp_pico_rw_256", SMALL),
     ("maxvit", "rmlp_small_rw", "maxvit_rmlp_small_rw_224", ONE_PER_STAGE),
     ("maxvit", "rmlp_small_rw_256", "maxvit_rmlp_small_rw_256", ONE_PER_STAGE),
     ("maxvit", "rmlp_base_rw", "maxvit_rmlp_base_rw_224", ONE_PER_STAGE),
