@@ -218,6 +218,31 @@ class Pass(Stmt):
     pass
 
 
+# ---------------------------------------------------------------- init rules
+
+
+@dataclass(frozen=True)
+class InitItem:
+    """`weight(init = "trunc_normal", std = 0.02)` inside an init rule: how to set one parameter."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class InitRule:
+    """`init linear, conv2d [in label] { weight(...); bias(...) }`: the modules of these ops that the
+    body builds (under `within`, a label of the body, when given) get their parameters set so, at
+    the end of the body's constructor. Kept on the BlockDef, not among its statements."""
+
+    ops: tuple[tuple[str, Span], ...]
+    within: tuple[str, Span] | None
+    items: tuple[InitItem, ...]
+    span: Span
+
+
 # ---------------------------------------------------------------- top level
 
 
@@ -258,6 +283,7 @@ class BlockDef:
     file: str
     inputs: tuple[str, ...] = ("x",)
     input_spans: tuple[Span, ...] = ()
+    inits: tuple[InitRule, ...] = ()  # weight initialisation rules, in order (see InitRule)
 
 
 @dataclass(frozen=True)

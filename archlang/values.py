@@ -102,6 +102,16 @@ def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
     return new_v
 
 
+def linspace(start, stop, n):
+    """n evenly spaced numbers from start to stop, both included (torch.linspace(...).tolist(),
+    in double precision): a schedule, such as drop-path rates rising over the blocks."""
+    if type(n) is not int or n < 0:
+        raise ValueError(f"the number of points must be an int >= 0, got {n!r}")
+    if n == 1:
+        return (float(start),)
+    return tuple(start + (stop - start) * i / (n - 1) for i in range(n))
+
+
 # name -> (function, emitted helper name or Python builtin, doc)
 BUILTINS = {
     "len": (len, "len", "number of items in a list"),
@@ -117,4 +127,7 @@ BUILTINS = {
                        "make_divisible(v, divisor = 8, min_value = none, round_limit = 0.9): v rounded to the "
                        "nearest multiple of divisor, at least min_value (none: divisor), one divisor more when "
                        "rounding lost over 1 - round_limit of v (timm's rule)"),
+    "linspace": (linspace, "linspace",
+                 "linspace(start, stop, n): a list of n evenly spaced numbers from start to stop, both "
+                 "included (torch.linspace as a list): per-block schedules such as drop-path rates"),
 }
