@@ -518,7 +518,7 @@ def _take_inits(body: tuple) -> tuple[tuple, tuple]:
     for st in S.walk(rest):
         if isinstance(st, S.InitRule):
             raise ArchError("an init rule belongs at the top of a block or the model body", st.span,
-                            hint="it applies to the modules that whole body builds (`in LABEL` narrows it)")
+                            hint="it applies to the modules that whole body builds (`in NAME` narrows it)")
     return rest, rules
 
 
