@@ -15,9 +15,8 @@ from .. import lower as L
 from .. import pycode as P
 from .. import syntax as S
 from ..errors import Span
-from ..inits import in_scope
 from .exprs import ExprTranslator
-from .inits import may_build, rule_lines
+from .inits import rule_lines
 from .names import (
     camel,
     check_attr,
@@ -405,10 +404,10 @@ class ClassEmitter:
         if not self.unit.inits:
             return
         var = unique("m", {py_name(n) for n in self.ct_names} | self.taken)
-        blocks = self.ctx.program.blocks
         for rule in self.unit.inits:
-            if may_build(in_scope(rule, self.unit.body), blocks, {name for name, _ in rule.ops}):
-                self.init.lines += [(2 + d, text, span, ()) for d, text, span in rule_lines(rule, var, self.init_x)]
+            lines, named = rule_lines(rule, var, self.init_x, self.unit.body, self.ctx.program.blocks)
+            self.init.lines += [(2 + depth, text, span, ()) for depth, text, span in lines]
+            self.ctx.uses.update(named)
 
     def render(self, prov) -> list[str]:
         """Source lines of the class; `prov(span)` formats a provenance comment."""

@@ -122,9 +122,10 @@ torch.fx.wrap("drop_path")  # one node in torch.fx traces, in either mode
 
 def needed(uses, sources: str) -> list[str]:
     """The helpers among `uses` that `sources` call (not as an attribute: `self.pad_same(...)` is a
-    module), with the helpers they call in turn; sorted, so the file is deterministic."""
+    module) or, for classes, name (`isinstance(m, LayerNorm2d)`), with the helpers they call in
+    turn; sorted, so the file is deterministic."""
     def called(text: str) -> set[str]:
-        return {h for h in HELPERS if re.search(rf"(?<![\w.]){h}\(", text)}
+        return {h for h in HELPERS if re.search(rf"(?<![\w.]){h}" + (r"\b" if h[0].isupper() else r"\("), text)}
 
     out = called(sources) & set(uses)
     todo = list(out)

@@ -17,8 +17,7 @@ from .. import pycode as P
 from .. import syntax as S
 from ..binding import bind
 from ..bodies import CHOOSE
-from ..errors import Span
-from ..inits import DISTRIBUTIONS, item_op, param_names, rule_ops
+from ..inits import DISTRIBUTIONS, in_scope, item_op, param_names, rule_ops
 from ..ops import OPS
 from .helpers import HELPERS
 
@@ -38,27 +37,40 @@ def module_class(op) -> str | None:
     return cls if cls in HELPERS else f"nn.{cls}"
 
 
-def type_test(ops, var: str) -> str:
-    """`isinstance(m, ...)` for modules of exactly these ops (not of an op whose class extends theirs)."""
+def type_test(ops, lookalikes, var: str) -> str:
+    """`isinstance(m, ...)` for modules of exactly `ops`, not of the `lookalikes`: ops whose helper
+    class extends one of theirs (a rule on layernorm does not reach LayerNorm2d modules)."""
     classes = list(dict.fromkeys(module_class(op) for op in ops))
-    others = {module_class(op) for op in OPS.values() if op.kind == "module" and op not in ops} - {None}
-    excluded = sorted(c for c in others if _BASES.get(c) in classes and c not in classes)
     test = f"isinstance({var}, {classes[0] if len(classes) == 1 else '(' + ', '.join(classes) + ')'})"
-    return test + "".join(f" and not isinstance({var}, {c})" for c in excluded)
+    return test + "".join(f" and not isinstance({var}, {module_class(op)})" for op in lookalikes)
 
 
-def rule_lines(rule: S.InitRule, var: str, translate) -> list[tuple[int, str, Span | None]]:
-    """(depth, text, span) lines of one rule; `translate` turns a spec expression into __init__ code."""
+def rule_lines(rule: S.InitRule, var: str, translate, body, blocks) -> tuple[list, set[str]]:
+    """(depth, text, span) lines of one rule of the class whose statements are `body`, and the
+    helper classes they name; `translate` turns a spec expression into __init__ code. A rule that
+    can reach no module is not emitted (a deploy form's BatchNorm rule, once fusion folded the
+    BatchNorms away)."""
     ops = rule_ops(rule)
+    scope = in_scope(rule, body)
+
+    def reachable(names: set[str]) -> bool:
+        return may_build(scope, blocks, names)
+
+    if not reachable({op.name for op in ops}):
+        return [], set()
+    classes = {module_class(op) for op in ops}
+    lookalikes = sorted((op for op in OPS.values() if op.kind == "module" and op not in ops
+                         and _BASES.get(module_class(op)) in classes and reachable({op.name})),
+                        key=lambda op: op.name)
     where = f"self.{rule.within[0]}.modules()" if rule.within else "self.modules()"
-    lines = [(0, f"for {var} in {where}:", rule.span), (1, f"if {type_test(ops, var)}:", None)]
+    lines = [(0, f"for {var} in {where}:", rule.span), (1, f"if {type_test(ops, lookalikes, var)}:", None)]
     for item in rule.items:
         optional = any(item.name not in param_names(op, flags=False) for op in ops)  # bias=False, affine=False
         body = item_lines(item, f"{var}.{item.name}", translate)
         if optional:
             lines.append((2, f"if {var}.{item.name} is not None:", None))
         lines += [(3 if optional else 2, text, None) for text in body]
-    return lines
+    return lines, {module_class(op) for op in lookalikes}
 
 
 def item_lines(item: S.InitItem, target: str, translate) -> list[str]:
@@ -83,8 +95,7 @@ def item_lines(item: S.InitItem, target: str, translate) -> list[str]:
 
 def may_build(body, blocks, names: set[str], seen: frozenset = frozenset()) -> bool:
     """Whether statements `body` can build a module of one of the ops `names` (through the blocks
-    they apply, or a layer a parameter chooses): a rule that can match nothing is not emitted
-    (an init rule of a deploy form whose BatchNorms fusion folded away)."""
+    they apply, or a layer a parameter chooses)."""
     for st in S.walk(body):
         if not isinstance(st, S.Layer):
             continue

@@ -55,7 +55,7 @@ def linspace(start, stop, n):
         raise ValueError(f"the number of points must be an int >= 0, got {n!r}")
     if n == 1:
         return (float(start),)
-    return tuple(start + (stop - start) * i / (n - 1) for i in range(n))
+    return tuple(start + (stop - start) * (i / (n - 1)) for i in range(n))  # the last one is stop
 
 
 def symmetric_padding(kernel_size, stride=1, dilation=1):
