@@ -254,7 +254,7 @@ def test_row06_load_timm_changes_nothing_on_a_mismatch():
      "argument 'approximate' of gelu must be one of \"none\", \"tanh\", got \"bogus\""),
     ('g = weight([8], init = "bogus")', '"bogus"',
      "argument 'init' of weight must be a number or one of \"zeros\", \"ones\", \"normal\", \"trunc_normal\", "
-     "got \"bogus\""),
+     "or a list of numbers, got \"bogus\""),
     ("d: dropout(p = 2.0)", "2.0", "argument 'p' of dropout must be a number from 0 to 1, got 2.0"),
     ("c2: conv2d(8, int(1e308) ** 20, 3)", "int(1e308)",
      f"this integer is too large: the limit is {MAX_INT:,} (2**63 - 1)"),
