@@ -103,7 +103,7 @@ class Scope:
                 return
             if plan_call(e, blocks).build:
                 yield e, BUILD
-        for child in _children(e):
+        for child in S.children(e):
             yield from self._parts(child, blocks, sizes_only)
 
 
@@ -119,24 +119,6 @@ def _deterministic(e: S.Expr, kind: str) -> str:
                                     "is computed once, when the module is built", sub.span,
                                     hint=f"apply {op.name} in forward, to a tensor forward computes")
     return kind
-
-
-def _children(e: S.Expr):
-    if isinstance(e, S.Call):
-        return (*e.args, *(k.value for k in e.kwargs))
-    if isinstance(e, S.ListExpr):
-        return e.items
-    if isinstance(e, S.BinOp):
-        return (e.left, e.right)
-    if isinstance(e, S.Unary):
-        return (e.operand,)
-    if isinstance(e, S.Cond):
-        return (e.then, e.test, e.orelse)
-    if isinstance(e, S.Index):
-        return (e.value, *e.subs)
-    if isinstance(e, S.Slice):
-        return tuple(p for p in (e.lo, e.hi, e.step) if p is not None)
-    return ()
 
 
 def forward_reads(part: S.Expr) -> ArchError:

@@ -367,12 +367,25 @@ def map_bodies(st: Stmt, fn) -> Stmt:
 
 def subexprs(e: Expr):
     """`e` and every expression inside it."""
+    yield e
+    for child in _fields(e):
+        yield from subexprs(child)
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The expressions directly inside `e`: a call's arguments (not the name it calls), a list's
+    items, operands, a subscript's value and subscripts, a slice's bounds."""
+    return tuple(_fields(e, skip="func" if isinstance(e, Call) else None))
+
+
+def _fields(e: Expr, skip: str | None = None):
     import dataclasses
 
-    yield e
     for f in dataclasses.fields(e):
+        if f.name == skip:
+            continue
         value = getattr(e, f.name)
         for item in value if isinstance(value, tuple) else (value,):
             item = item.value if isinstance(item, Kwarg) else item
             if isinstance(item, Expr):
-                yield from subexprs(item)
+                yield item

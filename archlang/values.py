@@ -12,7 +12,7 @@ import math
 import operator
 from dataclasses import dataclass
 
-from .shapes import Batch, dim_div, dim_mul
+from .shapes import Batch, ShapeError, dim_div, dim_mul, fmt
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,11 @@ def resolve(value, input_shape, shapes):
         if value.kind == "input":
             return input_shape[value.a]
         if value.kind == "dim":
-            return shapes[value.a][value.b]
+            shape = shapes[value.a]
+            if not -len(shape) <= value.b < len(shape):
+                raise ShapeError(f"shape(t)[{value.b}] reads an axis t does not have: t is {fmt(shape)}",
+                                 hint=f"t has {len(shape)} axes: 0 to {len(shape) - 1}, or -1 to -{len(shape)}")
+            return shape[value.b]
         a, b = resolve(value.a, input_shape, shapes), resolve(value.b, input_shape, shapes)
         if value.kind == "*":
             return dim_mul(a, b)

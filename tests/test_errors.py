@@ -197,7 +197,13 @@ CASES = [
          "'linear' has parameters, so it needs a label to name them", "write `y = label: linear(...)(t)`"),
     case("args-size-given-twice", IN + model('rearrange("b c (h p) w -> b c h p w", p = 2, p = 4)'), "p = 4",
          "argument 'p' is given twice", width=1),
+    case("runtime-size-axis-not-int", IN + model('n = shape(x)["h"]'), '"h"', "shape(t) takes an int axis, got str 'h'",
+         width=3),
     # ------------------------------------------------------------------ shapes
+    case("runtime-size-axis-out-of-range",
+         IN + model("n = shape(x)[64]", 'x = rearrange(x, "b c h w -> b c (h w)", h = n)'), "rearrange(",
+         "shape(t)[64] reads an axis t does not have: t is [B, 3, 224, 224]", Contains("t has 4 axes: 0 to 3, or -1 to -4"),
+         width=len('rearrange(x, "b c h w -> b c (h w)", h = n)')),
     case("shape-conv-channel-mismatch", IN + model("a: conv2d(3, 8, 3)", "b: conv2d(16, 8, 3)"),
          "b: conv2d(16, 8, 3)", "conv2d expects 16 input channels, got 8 (input [B, 8, 224, 224])",
          "no square input from 16 to 1024 pixels works for this spec"),
