@@ -178,7 +178,7 @@ class Repvit(nn.Module):  # specs/repvit.arch:74
             )
             for i in range(len(depth))
         ])
-        self.head_drop = nn.Dropout(p=drop_rate)  # specs/repvit.arch:84
+        self.head_drop = nn.Dropout(p=drop_rate)  # specs/repvit.arch:84 (head)
         self.head = nn.Linear(embed_dim[-1], num_classes)  # specs/repvit.arch:85 (head)
 
     def forward(self, x):
