@@ -135,6 +135,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> ArchError:
     expected = sorted({describe_terminal(t) for t in exc.expected if not t.startswith("__")})
     shown = "end of line" if tok.type == "_NL" else f"'{tok.value}'"
     hint = _KEYWORD_HINTS.get(str(tok.value))
+    before = (exc.token_history or [None])[-1]  # a keyword written as a name: `init = ...`, `repeat: ...`
+    if hint is None and tok.type in ("EQUAL", "COLON") and before is not None and before.value.isalpha() \
+            and before.type == before.value.upper():
+        hint = f"'{before.value}' is a keyword of the language; name this something else"
     if hint is None and expected:
         hint = "expected " + ", ".join(expected[:6]) + (" ..." if len(expected) > 6 else "")
     return ArchError(f"unexpected {shown}", span, hint=hint)

@@ -358,6 +358,8 @@ CASES = [
     bad("init-inside-an-if", IN + model("c: conv2d(3, 8, 3)", "if true {", "  init conv2d { bias(init = 0) }", "}"),
         "init conv2d { bias(init = 0) }", "an init rule belongs at the top of a block or the model body",
         "it applies to the modules that whole body builds (`in NAME` narrows it)"),
+    bad("init-is-a-keyword", IN + model("init = weight([8])"), "= weight", "unexpected '='",
+        "'init' is a keyword of the language; name this something else", width=1),
     bad("init-with-a-role", IN + model("c: conv2d(3, 8, 3)", "@head init conv2d { bias(init = 0) }"), "head",
         "a role says what a module is for; an init rule makes no module"),
 ]

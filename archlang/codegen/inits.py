@@ -113,5 +113,5 @@ def rule_names(rules) -> list[str]:
     for rule in rules:
         for item in rule.items:
             for e in (*item.args, *(k.value for k in item.kwargs)):
-                out += [n.id for n in S.subexprs(e) if isinstance(n, S.Name) and n.id not in out]
-    return out
+                out += [n.id for n in S.subexprs(e) if isinstance(n, S.Name)]
+    return list(dict.fromkeys(out))
