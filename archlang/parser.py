@@ -528,11 +528,14 @@ def _take_inits(body: tuple) -> tuple[tuple, tuple]:
 
 def _check_inputs(inputs, params) -> None:
     seen: dict[str, Span] = {}
-    names = {p.name for p in params}
+    names = {p.name: p.span for p in params}
     for name, span in inputs:
         if name in seen:
             raise ArchError(f"tensor input '{name}' is declared twice", span,
                             notes=(("first declared here", seen[name]),))
+        if name in names and span is None:  # the implicit input x
+            raise ArchError(f"parameter '{name}' would hide the block's tensor input {name}", names[name],
+                            hint="rename the parameter (x is the tensor a block takes unless it declares others)")
         if name in names:
             raise ArchError(f"'{name}' is both a parameter and a tensor input", span,
                             hint="parameters are compile-time values; tensor inputs are the forward arguments")

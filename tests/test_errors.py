@@ -199,6 +199,9 @@ CASES = [
          "argument 'p' is given twice", width=1),
     case("runtime-size-axis-not-int", IN + model('n = shape(x)["h"]'), '"h"', "shape(t) takes an int axis, got str 'h'",
          width=3),
+    case("param-named-x", "block foo(x) {\n  pass\n}\n" + IN + model("f: foo(1)"), "x)",
+         "parameter 'x' would hide the block's tensor input x",
+         "rename the parameter (x is the tensor a block takes unless it declares others)", width=1),
     # ------------------------------------------------------------------ shapes
     case("runtime-size-axis-out-of-range",
          IN + model("n = shape(x)[64]", 'x = rearrange(x, "b c h w -> b c (h w)", h = n)'), "rearrange(",
