@@ -205,7 +205,8 @@ CASES = [
     # ------------------------------------------------------------------ shapes
     case("runtime-size-axis-out-of-range",
          IN + model("n = shape(x)[64]", 'x = rearrange(x, "b c h w -> b c (h w)", h = n)'), "rearrange(",
-         "shape(t)[64] reads an axis t does not have: t is [B, 3, 224, 224]", Contains("t has 4 axes: 0 to 3, or -1 to -4"),
+         "shape(t)[64] reads an axis t does not have: t is [B, 3, 224, 224]",
+         Contains("t has 4 axes: 0 to 3, or -1 to -4"),
          width=len('rearrange(x, "b c h w -> b c (h w)", h = n)')),
     case("shape-conv-channel-mismatch", IN + model("a: conv2d(3, 8, 3)", "b: conv2d(16, 8, 3)"),
          "b: conv2d(16, 8, 3)", "conv2d expects 16 input channels, got 8 (input [B, 8, 224, 224])",
