@@ -10,19 +10,24 @@ only computes values. Shapes are not computed here; the check-shapes pass does t
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import lower as L
 from . import syntax as S
+from .bodies import choosable
 from .errors import ArchError, Span, did_you_mean
 from .evaluate import ExprEvaluator, describe
+from .inits import check_values
 from .ir import Graph, ModuleInfo
 from .limits import MAX_NODES, Budget
-from .lower import block_signature, signature
-from .ops import OPS
+from .lower import bind, block_signature, signature
+from .ops import OPS, Attrs
 from .parser import keyword_hint
 from .program import Program, literal
-from .values import BUILTINS, Sym, Tensor
+from .pynames import check_attr
+from .shapes import ShapeError
+from .values import BUILTINS, Sym, Tensor, has_sym
 
 MAX_DEPTH = 64
 
@@ -37,7 +42,7 @@ class Frame:
     sequential: bool = False
     next_index: int = 0
     names: dict[str, Span] = field(default_factory=dict)
-    result: Tensor | None = None
+    result: Tensor | tuple[Tensor, ...] | None = None
 
     def child(self, path: str, sequential: bool = False) -> Frame:
         consts = {k: v for k, v in self.env.items() if not isinstance(v, Tensor)}
@@ -58,6 +63,9 @@ class Elaborator(ExprEvaluator):
         self.depth = 0
         self.budget = Budget()  # steps and value sizes (limits.py)
         self.outer_roles: tuple[str, ...] = ()  # roles written on an enclosing if/residual/sum/loop
+        self.building = False  # evaluating a build-time statement: its nodes are computed in __init__
+        self.init_shapes: dict[int, tuple] = {}  # shapes of build-time tensors (known at once)
+        self.computed: dict[int, Tensor] = {}  # computed buffer/weight node -> the value it was made from
 
     # ---------------------------------------------------------------- entry
     def run(self) -> Graph:
@@ -68,6 +76,7 @@ class Elaborator(ExprEvaluator):
         dims = self.input_dims(frame)
         x = self.add_node("input", [], {"shape": dims}, frame, self.input_span())
         out = self.body(model_body.stmts, frame, x)
+        check_values(model.inits, lambda e: self.const(e, frame, "an init argument"))
         self.graph.output = out.node
         self.graph.instances = dict(self.instances)
         return self.graph
@@ -110,7 +119,21 @@ class Elaborator(ExprEvaluator):
             raise ArchError(f"the graph grew past {MAX_NODES:,} nodes here", span,
                             hint="is a repeat count or loop bound far larger than intended?")
         ids = [t.node for t in inputs]
-        return Tensor(self.graph.add(op, ids, attrs, scope, name, module, span).id)
+        node = self.graph.add(op, ids, attrs, scope, name, module, span, init=self.building)
+        if self.building:
+            self.init_shapes[node.id] = self.build_shape(node)
+        return Tensor(node.id)
+
+    def build_shape(self, node) -> tuple:
+        """A build-time tensor's shape, computed as it is made: it depends on no input, and a
+        computed buffer's shape is known from it."""
+        if any(has_sym(v) for v in node.attr_dict.values()):
+            raise ArchError("a build-time tensor's sizes must be known at compile time, not from the input",
+                            node.span, hint="shape(t) and input sizes are run-time sizes")
+        try:
+            return OPS[node.op].shape(Attrs(node.attr_dict), [self.init_shapes[i] for i in node.inputs])
+        except ShapeError as exc:
+            raise ArchError(exc.message, node.span, hint=exc.hint) from None
 
     def claim(self, frame: Frame, name: str, span: Span) -> str:
         # `bn[0]:` claims the container `bn` too: a later plain `bn:` would replace its ModuleList
@@ -131,6 +154,8 @@ class Elaborator(ExprEvaluator):
             name, span = str(frame.next_index), None
         else:
             name, span = label.name, label.span
+            if label.computed is not None:
+                name = self.computed_label(label, frame)
             if label.index is not None:
                 idx = self.const(label.index, frame, "a label index")
                 if not isinstance(idx, int) or isinstance(idx, bool):
@@ -145,6 +170,18 @@ class Elaborator(ExprEvaluator):
                 name = f"{label.name}.{idx}"
         frame.next_index += 1
         return self.claim(frame, name, span) if span else name
+
+    def computed_label(self, label: S.Label, frame: Frame) -> str:
+        """`layer{i + 1}:` -> 'layer' followed by the value (an int or a name part)."""
+        v = self.const(label.computed, frame, "a computed label")
+        if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, int) and v < 0):
+            raise ArchError(f"a computed label continues a name with an int >= 0 or a string, got {describe(v)}",
+                            label.computed.span)
+        name = f"{label.name}{v}"
+        if not name.isidentifier():
+            raise ArchError(f"'{name}' is not a valid module name", label.span,
+                            hint="labels are letters, digits and '_'")
+        return check_attr(name, label.span)
 
     # ---------------------------------------------------------------- bodies
     def body(self, stmts, frame: Frame, x: Tensor) -> Tensor:
@@ -180,22 +217,47 @@ class Elaborator(ExprEvaluator):
         frame.env[node.st.name] = self.const(node.st.value, frame, f"'let {node.st.name}'")
 
     def s_Return(self, node: L.LReturn, frame):
-        frame.result = self.tensor(node.st.value, frame)
+        values = tuple(self.tensor(v, frame) for v in node.st.values)
+        frame.result = values[0] if len(values) == 1 else values
+
+    @contextmanager
+    def build_time(self, build: bool):
+        """Evaluate a statement's expressions as build-time tensors when lowering says so."""
+        saved, self.building = self.building, build
+        try:
+            yield
+        finally:
+            self.building = saved
 
     def s_Expr(self, node: L.LExpr, frame: Frame):
         st = node.st
-        value = self.expr(st.value, frame)
-        if len(st.targets) == 1:
-            frame.env[st.targets[0]] = value
-            return
-        self.unpack(st.targets, value, st.value.span, frame)
+        with self.build_time(node.build):
+            value = self.expr(st.value, frame)
+            if len(st.targets) == 1:
+                frame.env[st.targets[0]] = value
+                return
+            self.unpack(st.targets, value, st.value.span, frame)
 
     def s_Source(self, node: L.LSource, frame: Frame):
         name = self.claim(frame, node.st.targets[0], node.span)
+        op = node.binding.op
+        if node.computed:
+            with self.build_time(True):
+                value = self.tensor(node.binding.expr("shape"), frame)
+            attrs = {"shape": self.init_shapes[value.node], "init": "computed",
+                     **self.attrs(node.binding, frame, skip=("shape", "init", "std"))}
+            frame.env[name] = self.add_node(op.name, [value], attrs, frame, node.span, name=name)
+            self.computed[frame.env[name].node] = value  # what later build-time code reads
+            return
         attrs = self.attrs(node.binding, frame)
-        frame.env[name] = self.add_node(node.binding.op.name, [], attrs, frame, node.span, name=name)
+        check_literal_init(attrs, node.binding)
+        frame.env[name] = self.add_node(op.name, [], attrs, frame, node.span, name=name)
 
     def s_Split(self, node: L.LSplit, frame: Frame):
+        with self.build_time(node.build):
+            self.split(node, frame)
+
+    def split(self, node: L.LSplit, frame: Frame):
         targets, span = node.st.targets, node.st.value.span
         t = self.tensor(node.tensor, frame)
         n = len(targets)
@@ -233,6 +295,10 @@ class Elaborator(ExprEvaluator):
             out = self.call_block(node, inputs, frame)
         else:
             out = self.apply_op(node, inputs, frame)
+        self.bind_result(st, out, frame)
+
+    def bind_result(self, st, out, frame: Frame) -> None:
+        """A layer's or group's output becomes x, or the names it is bound to."""
         if st.targets is None:
             frame.env["x"] = out
         elif len(st.targets) == 1:
@@ -242,11 +308,15 @@ class Elaborator(ExprEvaluator):
 
     def apply_op(self, node: L.LApply, inputs, frame: Frame) -> Tensor:
         op, st = node.op, node.st
+        binding = node.binding
+        if node.choice is not None:
+            op = self.chosen_op(node.choice, frame)
+            binding = bind(op, st.args[1:], st.kwargs, st.span)
         name = self.module_name(st.label, frame, node.module)
         want = op.n_inputs
         if want >= 0 and len(inputs) != want:
             raise ArchError(f"{op.name} takes {want} tensor input(s), got {len(inputs)}", st.span)
-        attrs = self.attrs(node.binding, frame)
+        attrs = self.attrs(binding, frame)
         if name is None:
             return self.add_node(op.name, inputs, attrs, frame, st.span)
         path = join(frame.path, name)
@@ -255,10 +325,20 @@ class Elaborator(ExprEvaluator):
             self.graph.fusions[path] = (st.fused.recipe, frame.path)
         return self.add_node(op.name, inputs, attrs, frame, st.span, scope=path, name=name, module=True)
 
+    def chosen_op(self, choice: S.Expr, frame: Frame):
+        """The op a `layer(name, ...)` call names: a value looked up in the table of layers a
+        parameter may choose (never eval'd)."""
+        table = choosable()
+        v = self.const(choice, frame, "the name of a layer")
+        if not isinstance(v, str) or v not in table:
+            shown = f"'{v}'" if isinstance(v, str) else describe(v)
+            raise ArchError(f"{shown} is not a layer a parameter can choose", choice.span,
+                            hint=(did_you_mean(v, table) if isinstance(v, str) else None)
+                            or "choices: " + ", ".join(table))
+        return table[v]
+
     def call_block(self, node: L.LApply, inputs, frame: Frame) -> Tensor:
         bdef, st = node.block, node.st
-        if len(inputs) != 1:
-            raise ArchError(f"block '{bdef.name}' takes one tensor input, got {len(inputs)}", st.span)
         if self.depth >= MAX_DEPTH:
             raise ArchError(f"blocks nest deeper than {MAX_DEPTH} levels; is '{bdef.name}' recursive?", st.span)
         name = self.module_name(st.label, frame, True)
@@ -267,10 +347,12 @@ class Elaborator(ExprEvaluator):
         roles = self.outer_roles + bdef.roles + st.roles
         self.graph.modules[path] = ModuleInfo(path, "block", bdef.name, roles, st.span)
         self.instances[bdef.name].append((path, dict(params)))
-        child = Frame(path, dict(params), model_level=False)
+        named = dict(zip(bdef.inputs, inputs))
+        child = Frame(path, {**params, **named}, model_level=False)
         self.depth += 1
         saved, self.outer_roles = self.outer_roles, ()
-        out = self.body(self.lowering.block(bdef.name).stmts, child, inputs[0])
+        out = self.body(self.lowering.block(bdef.name).stmts, child, named.get("x", inputs[0]))
+        check_values(bdef.inits, lambda e: self.const(e, child, "an init argument"))
         self.outer_roles = saved
         self.depth -= 1
         return out
@@ -288,13 +370,15 @@ class Elaborator(ExprEvaluator):
 
     def s_Group(self, node: L.LGroup, frame: Frame):
         st = node.st
+        x = frame.env["x"] if st.inputs is None else self.tensor(st.inputs[0], frame)
         name = self.module_name(st.label, frame, True)
         path = join(frame.path, name)
         self.graph.modules[path] = ModuleInfo(path, "group", st.label.name, self.outer_roles + st.roles, st.span)
         saved, self.outer_roles = self.outer_roles, ()
         child = frame.child(path, node.body.sequential)
-        frame.env["x"] = self.body(node.body.stmts, child, frame.env["x"])
+        out = self.body(node.body.stmts, child, x)
         self.outer_roles = saved
+        self.bind_result(st, out, frame)
 
     def s_Residual(self, node: L.LResidual, frame: Frame):
         x0 = frame.env["x"]
@@ -340,6 +424,8 @@ class Elaborator(ExprEvaluator):
         x = frame.env["x"]
         for k, i in enumerate(rng):
             item = frame.child(cpath)
+            if node.module_list:  # the item's other inputs are tensors of the body around it
+                item.env = {**frame.env, **item.env}
             if st.var:
                 item.env[st.var] = i
             item.next_index = k
@@ -358,6 +444,27 @@ class Elaborator(ExprEvaluator):
         self.graph.modules[path] = ModuleInfo(path, "group", st.label.name, st.roles, st.span)
         group = Frame(path, item.env, item.model_level, node.body.sequential)
         return self.body(node.body.stmts, group, x)
+
+
+def check_literal_init(attrs: dict, binding) -> None:
+    """A list initialiser (`init = [0, 1, 2]`) holds one number per element of the shape."""
+    init = attrs.get("init")
+    if not isinstance(init, tuple):
+        return
+    flat = _flatten(init)
+    span = binding.expr("init").span
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+        raise ArchError("a list initialiser holds numbers", span)
+    count = 1
+    for d in attrs["shape"]:
+        count *= d if isinstance(d, int) else 0
+    if len(flat) != count:
+        raise ArchError(f"the initialiser has {len(flat)} values, but shape {list(attrs['shape'])} holds {count}",
+                        span, hint="give one value per element (nested lists are read in row-major order)")
+
+
+def _flatten(v) -> list:
+    return [x for item in v for x in _flatten(item)] if isinstance(v, tuple) else [v]
 
 
 def elaborate(program: Program, variant: str | None, settings: dict[str, object]) -> Graph:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import operator
 
 from . import syntax as S
+from .binding import Binding, bind, check_pattern, default, plan_call, signature
 from .errors import ArchError, Span
 from .limits import check_operands
-from .lower import Binding, bind, check_pattern, default, plan_call, signature
 from .ops import OPS, OpDef, check_args
 from .ops.index import IndexTensor
 from .values import BUILTINS, ShapeOf, Sym, Tensor, sym_binop
@@ -39,7 +39,8 @@ def describe(value) -> str:
 
 
 class ExprEvaluator:
-    """Needs: self.graph, self.lookup(name, frame, span), self.add_node(...)."""
+    """Needs: self.graph, self.lookup(name, frame, span), self.add_node(...), self.building (a
+    build-time statement is evaluated) and self.computed (computed buffers -> their values)."""
 
     def expr(self, e: S.Expr, frame):
         method = getattr(self, "e_" + type(e).__name__)
@@ -69,7 +70,10 @@ class ExprEvaluator:
         return e.value
 
     def e_Name(self, e, frame):
-        return self.lookup(e.id, frame, e.span)
+        v = self.lookup(e.id, frame, e.span)
+        if self.building and isinstance(v, Tensor) and v.node in self.computed:
+            return self.computed[v.node]  # build-time code reads a computed buffer's values
+        return v
 
     def e_ListExpr(self, e, frame):
         return tuple(self.expr(i, frame) for i in e.items)
@@ -134,7 +138,10 @@ class ExprEvaluator:
         if isinstance(base, Tensor):
             return self.tensor_index(base, e, frame)
         if isinstance(base, ShapeOf) and len(e.subs) == 1 and not isinstance(e.subs[0], S.Slice):
-            return Sym("dim", base.node, self.const(e.subs[0], frame, "an axis"))
+            axis = self.const(e.subs[0], frame, "an axis")
+            if not isinstance(axis, int) or isinstance(axis, bool):
+                raise ArchError(f"shape(t) takes an int axis, got {describe(axis)}", e.subs[0].span)
+            return Sym("dim", base.node, axis)
         if not isinstance(base, tuple):
             raise ArchError(f"cannot index {describe(base)}", e.value.span)
         if len(e.subs) != 1:
@@ -198,7 +205,9 @@ class ExprEvaluator:
             return self.call_builtin(plan.name, e, frame)
         if plan.kind == "shape":
             return ShapeOf(self.tensor(plan.tensors[0], frame).node)
-        if plan.tensor_list:
+        if plan.build:  # a generator without a tensor: a build-time tensor (lowering placed it)
+            tensors, scalars = [], ()
+        elif plan.tensor_list:
             items = self.expr(plan.tensors[0], frame)
             if not isinstance(items, tuple) or not items or not all(isinstance(t, Tensor) for t in items):
                 raise ArchError(f"{plan.name} takes a list of tensors first", plan.tensors[0].span)
@@ -243,12 +252,13 @@ class ExprEvaluator:
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise ArchError(f"{name}(...) failed: {exc}", e.span) from None
 
-    def attrs(self, binding: Binding, frame) -> dict:
+    def attrs(self, binding: Binding, frame, skip: tuple[str, ...] = ()) -> dict:
         """Values of a binding's arguments (defaults filled in), as the IR node's attributes."""
         op = binding.op
         out = {}
         for name, e in binding.args:
-            out[name] = default(op, name) if e is None else self.op_arg(op, name, e, frame)
+            if name not in skip:
+                out[name] = default(op, name) if e is None else self.op_arg(op, name, e, frame)
         check_args(op, out, {name: e.span for name, e in binding.args if e is not None}, binding.span)
         if op.varkw:
             out["sizes"] = tuple((k, self.expr(e, frame)) for k, e in binding.sizes)

@@ -31,6 +31,7 @@ class Node:
     span: Span
     shape: tuple | None = None
     dtype: str | None = None  # "float" | "long" | "bool", set with the shape
+    init: bool = False  # computed once in the module's __init__ (a build-time tensor), not in forward
 
     def attr(self, key: str, default=None):
         for k, v in self.attrs:
@@ -75,8 +76,9 @@ class Graph:
     shaped: bool = False  # every node carries its shape (set by check-shapes)
 
     # -- construction
-    def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span) -> Node:
-        node = Node(self.next_id, op, tuple(inputs), tuple(attrs.items()), scope, name, module, span)
+    def add(self, op: str, inputs, attrs: dict, scope: str, name: str, module: bool, span: Span,
+            init: bool = False) -> Node:
+        node = Node(self.next_id, op, tuple(inputs), tuple(attrs.items()), scope, name, module, span, init=init)
         self.next_id += 1
         self.g.add_node(node.id, node=node)
         for pos, src in enumerate(node.inputs):
@@ -137,6 +139,10 @@ class Graph:
             for i in n.inputs:
                 if i not in self.g or i >= n.id:
                     problems.append(f"%{n.id} reads %{i}, which is not an earlier node")
+                elif self.node(i).init and not n.init and not _op(n).has("state"):
+                    problems.append(f"%{n.id} runs in forward but reads %{i}, computed in __init__")
+                elif n.init and not self.node(i).init:
+                    problems.append(f"%{n.id} is computed in __init__ but reads %{i}, computed in forward")
             if n.module and self.modules.get(n.path, None) is None:
                 problems.append(f"%{n.id} is module {n.path!r} but the module table lacks it")
             if n.module or _op(n).has("state"):
@@ -180,6 +186,7 @@ def format_node(n: Node, where) -> str:
     if attrs:
         text += " {" + attrs + "}"
     text += f" : {fmt(n.shape)}" + (f" {n.dtype}" if n.dtype not in (None, "float") else "") + f"  @{scope}"
+    text += "  [init]" if n.init else ""
     return f"{text}  # {where(n.span)}"
 
 

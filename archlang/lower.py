@@ -1,11 +1,14 @@
 """Lowering: what each statement and call of a spec means, decided once.
 
 The syntax tree says what was written; the lowered tree says what it means: whether a layer is a
-block instance, a module op or a plain function, how its module is named (label, indexed label or
-position in a sequential body), which op arguments its expressions bind to, whether an assignment
-creates a weight, splits a tensor or computes an expression, and whether a loop's items are lone
-layers or groups. Elaboration (IR) and codegen (PyTorch source) both walk this tree, so neither
-re-decides; translation validation then checks that they agree node for node.
+block instance, a module op, a layer chosen by a parameter or a plain function, how its module is
+named (label, indexed or computed label, or position in a sequential body), which op arguments its
+expressions bind to, whether an assignment creates a weight, splits a tensor or computes an
+expression, whether a tensor is computed in forward or when the module is built (`phases.py`),
+how many tensors a block takes and returns, and whether a loop's items are lone layers (an
+nn.Sequential, or an nn.ModuleList when they take several inputs) or groups. Elaboration (IR) and
+codegen (PyTorch source) both walk this tree, so neither re-decides; translation validation then
+checks that they agree node for node.
 
 Lowering is static: it needs no values, so it also checks code that a given build does not run
 (every `if` arm, every loop body, every block reachable from the model), as codegen emits it all.
@@ -16,178 +19,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import syntax as S
-from .einpattern import PatternError, check_sizes, parse_pattern
+from .binding import (  # noqa: F401  (re-exported: the lowering's view of calls)
+    MULTI_OUTPUT,
+    Binding,
+    CallPlan,
+    arg_list,
+    bind,
+    block_signature,
+    check_block_args,
+    check_op_args,
+    check_pattern,
+    default,
+    plan_call,
+    show_value,
+    signature,
+)
+from .bodies import (  # noqa: F401
+    CHOOSE,
+    describe_stmt,
+    is_layer_on_x,
+    is_plain_chain,
+    lone_item,
+    outputs_of,
+    plain_breaker,
+)
 from .errors import ArchError, Span, did_you_mean
-from .ops import OPS, REQUIRED, OpDef, meanings
-from .program import literal
-from .values import BUILTINS, show_value
-
-MULTI_OUTPUT = {"chunk", "unbind"}  # functions whose results are unpacked into several names
-
-
-# ---------------------------------------------------------------- argument binding
-
-
-@dataclass(frozen=True)
-class Binding:
-    """Op arguments bound like a Python call: for each of the op's arguments the expression it
-    got (None: the op's default), plus extra keyword sizes for ops that take them (rearrange)."""
-
-    op: OpDef
-    args: tuple[tuple[str, S.Expr | None], ...]
-    sizes: tuple[tuple[str, S.Expr], ...]
-    span: Span
-
-    def expr(self, name: str) -> S.Expr | None:
-        return dict(self.args)[name]
-
-
-def bind(op: OpDef, args, kwargs, span: Span) -> Binding:
-    """Bind the non-tensor arguments of a call to `op`, checking them like Python would."""
-    names = check_op_args(op, args, kwargs, span)
-    given = dict(zip(names, args))
-    sizes = []
-    for kw in kwargs:
-        if kw.name in op.arg_names and not (op.varkw and kw.name == "sizes"):
-            given[kw.name] = kw.value
-        else:
-            sizes.append((kw.name, kw.value))
-    bound = tuple((a.name, given.get(a.name)) for a in op.args if not (op.varkw and a.name == "sizes"))
-    binding = Binding(op, bound, tuple(sizes), span)
-    if op.varkw:  # the op takes an einops pattern and the sizes of its axes
-        pattern = binding.expr("pattern")
-        check_pattern(pattern.value, pattern.span, {k: None for k, _ in sizes})
-    for name, choices in op.literal.items():
-        e = binding.expr(name)
-        if e is not None and not (isinstance(e, S.Const) and (e.value in choices or e.value == default(op, name))):
-            written = " or ".join(f'"{c}"' for c in choices)
-            raise ArchError(f"argument '{name}' of {op.name} must be {written}, written as a string literal",
-                            e.span, hint=did_you_mean(str(getattr(e, "value", "")), choices))
-    return binding
-
-
-def default(op: OpDef, name: str):
-    return next(a.default for a in op.args if a.name == name)
-
-
-def check_op_args(op: OpDef, args, kwargs, span: Span) -> tuple[str, ...]:
-    """The arguments (besides tensors) fit the op's signature, like a Python call; values are
-    not needed. Returns the names positional arguments bind to."""
-    names = ("pattern",) if op.varkw else op.arg_names
-    if op.varkw:
-        pattern = args[0] if args else next((k.value for k in kwargs if k.name == "pattern"), None)
-        if pattern is not None and not (isinstance(pattern, S.Const) and isinstance(pattern.value, str)):
-            raise ArchError("write the rearrange pattern as a string literal", pattern.span,
-                            hint="patterns are lowered to reshapes when the spec is compiled")
-    if len(args) > len(names):
-        raise ArchError(f"{op.name} takes at most {len(names)} argument(s) besides tensors, "
-                        f"got {len(args)}", args[len(names)].span, hint=f"signature: {signature(op)}")
-    given = set(names[:len(args)])
-    for kw in kwargs:
-        if kw.name in given:
-            raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
-        if kw.name not in names and not op.varkw:
-            raise ArchError(f"{op.name} has no argument '{kw.name}'", kw.span,
-                            hint=did_you_mean(kw.name, names) or f"signature: {signature(op)}")
-        given.add(kw.name)
-    for arg in op.args:
-        if arg.default is REQUIRED and arg.name not in given and not (op.varkw and arg.name == "sizes"):
-            raise ArchError(f"{op.name} is missing argument '{arg.name}'", span, hint=f"signature: {signature(op)}")
-    return names
-
-
-def check_pattern(pattern, span: Span, sizes: dict) -> None:
-    """A rearrange pattern parses and its axis sizes fit; errors point into the string literal."""
-    if not isinstance(pattern, str):
-        raise ArchError("a rearrange pattern is a string", span, hint='e.g. "b c h w -> b h w c"')
-    try:
-        parse_pattern(pattern)
-        check_sizes(pattern, sizes)
-    except PatternError as exc:
-        literal = span.end_line == span.line and span.end_col - span.col == len(pattern) + 2
-        col, width = (span.col + 1 + exc.offset, exc.width) if literal else (span.col, span.end_col - span.col)
-        raise ArchError(exc.message, Span(span.file, span.line, col, span.line, col + width),
-                        hint=exc.hint) from None
-
-
-def check_block_args(bdef: S.BlockDef, args, kwargs, span: Span) -> None:
-    """The arguments fit the block's parameters, like a Python call; values are not needed."""
-    names = [p.name for p in bdef.params]
-    if len(args) > len(names):
-        raise ArchError(f"block '{bdef.name}' takes {len(names)} argument(s), got {len(args)}",
-                        args[len(names)].span, hint=f"signature: {block_signature(bdef)}")
-    given = set(names[:len(args)])
-    for kw in kwargs:
-        if kw.name not in names:
-            raise ArchError(f"block '{bdef.name}' has no parameter '{kw.name}'", kw.span,
-                            hint=did_you_mean(kw.name, names) or f"signature: {block_signature(bdef)}")
-        if kw.name in given:
-            raise ArchError(f"argument '{kw.name}' is given twice", kw.span)
-        given.add(kw.name)
-    for p in bdef.params:
-        if p.name not in given and p.default is None:
-            raise ArchError(f"block '{bdef.name}' is missing argument '{p.name}'", span,
-                            hint=f"signature: {block_signature(bdef)}")
-
-
-# ---------------------------------------------------------------- calls inside expressions
-
-
-@dataclass(frozen=True)
-class CallPlan:
-    """What a call inside an expression calls: a builtin, `shape(t)`, or an op applied to
-    `tensors` (a list expression when the op takes a list) with the rest bound."""
-
-    kind: str  # "builtin" | "shape" | "op"
-    name: str
-    tensors: tuple[S.Expr, ...] = ()
-    binding: Binding | None = None
-    tensor_list: bool = False  # the op takes a list of tensors as its first argument
-
-
-def plan_call(e: S.Call, blocks) -> CallPlan:
-    """Decide what `e` calls, with every check that needs no values."""
-    if not isinstance(e.func, S.Name):
-        raise ArchError("only named functions and ops can be called", e.func.span)
-    name = e.func.id
-    if name in BUILTINS and not (name in OPS and (len(e.args) > 1 or e.kwargs)):
-        return CallPlan("builtin", name)  # sum(list); sum(t, dim) is the op (one argument: see evaluate)
-    if name == "shape":
-        if len(e.args) != 1 or e.kwargs:
-            raise ArchError("shape takes one tensor: shape(t)", e.span)
-        return CallPlan("shape", name, (e.args[0],))
-    if name in MULTI_OUTPUT:
-        raise ArchError(f"{name}(...) returns several tensors: unpack it, e.g. a, b = {name}(...)", e.span)
-    op = OPS.get(name)
-    if op is None:
-        if name in blocks:
-            raise ArchError(f"block '{name}' is a layer: apply it in a statement", e.span,
-                            hint=f"write `y = label: {name}(...)(t)`")
-        known = list(BUILTINS) + [n for n, o in OPS.items() if o.kind in ("function", "act") and not o.syntax]
-        raise ArchError(f"unknown function '{name}'", e.func.span, hint=did_you_mean(name, known, meanings()))
-    if op.kind == "module":
-        raise ArchError(f"'{name}' has parameters, so it needs a label to name them", e.span,
-                        hint=f"write `y = label: {name}(...)(t)`")
-    if op.kind == "source":
-        raise ArchError(f"{name}(...) must be assigned to a name, which names the tensor", e.span,
-                        hint=f"write `gamma = {name}([dim])`")
-    if op.syntax and op.call is None:
-        raise ArchError(f"'{name}' is written with its own syntax, not called", e.func.span,
-                        hint=f"write `{op.syntax}`")
-    n = op.n_inputs
-    if n == -2:  # the op's own arguments first, then the tensors: einsum("ij,jk->ik", a, b)
-        k = len(op.args)
-        if len(e.args) <= k:
-            raise ArchError(f"{op.name} takes its {', '.join(op.arg_names)} and then tensors", e.span,
-                            hint=f"signature: {signature(op)}")
-        return CallPlan("op", name, tuple(e.args[k:]), bind(op, e.args[:k], e.kwargs, e.span))
-    if n == -1 and not e.args:
-        raise ArchError(f"{op.name} needs a list of tensors first", e.span)
-    if len(e.args) < n:
-        raise ArchError(f"{op.name} takes {n} tensor argument(s) first", e.span)
-    k = 1 if n == -1 else n
-    return CallPlan("op", name, tuple(e.args[:k]), bind(op, e.args[k:], e.kwargs, e.span), n == -1)
-
+from .inits import check_rules
+from .ops import OPS, OpDef, meanings
+from .phases import BOTH, BUILD, FORWARD, Scope
 
 # ---------------------------------------------------------------- lowered statements
 
@@ -212,7 +71,7 @@ class LLet(LStmt):
 
 @dataclass(frozen=True)
 class LReturn(LStmt):
-    """`return value`: the body's result tensor."""
+    """`return a` / `return a, b`: the body's result tensor(s)."""
 
 
 @dataclass(frozen=True)
@@ -222,14 +81,19 @@ class LPass(LStmt):
 
 @dataclass(frozen=True)
 class LExpr(LStmt):
-    """`a, b = expr`: bind names to the value of an expression (unpacked when several)."""
+    """`a, b = expr`: bind names to the value of an expression (unpacked when several). `build`:
+    a build-time tensor, computed in __init__ (no forward tensor is involved)."""
+
+    build: bool = False
 
 
 @dataclass(frozen=True)
 class LSource(LStmt):
-    """`w = weight(...)` / `buffer(...)`: a tensor the module owns, named by its target."""
+    """`w = weight(...)` / `buffer(...)`: a tensor the module owns, named by its target. With
+    `computed`, the first argument is a build-time tensor: the values, not a shape."""
 
     binding: Binding
+    computed: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,18 +104,22 @@ class LSplit(LStmt):
     tensor: S.Expr
     dim: S.Expr | None
     chunks: S.Expr | None
+    build: bool = False
 
 
 @dataclass(frozen=True)
 class LApply(LStmt):
-    """A layer statement. `block` or `op` is what it applies; `module` says whether it makes a
-    module (blocks and module ops always; activations and pools when labelled or in a sequential
-    body), named by its label, or by position when `label` is None."""
+    """A layer statement. `block` or `op` is what it applies (or `choice`: an expression naming
+    the op, `layer(act_layer)`); `module` says whether it makes a module (blocks, module ops and
+    chosen layers always; activations and pools when labelled or in a sequential body), named by
+    its label, or by position when `label` is None. `outputs`: how many tensors it returns."""
 
     block: S.BlockDef | None
     op: OpDef | None
     binding: Binding | None  # op arguments (ops only)
     module: bool
+    choice: S.Expr | None = None
+    outputs: int = 1
 
     @property
     def label(self) -> S.Label | None:
@@ -260,8 +128,9 @@ class LApply(LStmt):
 
 @dataclass(frozen=True)
 class LBody:
-    """A statement list. `sequential` bodies (unlabelled layers only, in a group or loop item)
-    number their modules by position and are emitted as nn.Sequential."""
+    """A statement list. `sequential` bodies (unlabelled layers, and unlabelled loops and ifs of
+    them, in a group or loop item) number their modules by position and are emitted as
+    nn.Sequential."""
 
     stmts: tuple[LStmt, ...]
     sequential: bool = False
@@ -269,7 +138,10 @@ class LBody:
 
 @dataclass(frozen=True)
 class LGroup(LStmt):
+    """`label: { ... }`, applied to x, or bound (`y = q: { ... }(t)`, see `st.inputs`)."""
+
     body: LBody
+    outputs: int = 1
 
 
 @dataclass(frozen=True)
@@ -299,10 +171,24 @@ class LLoop(LStmt):
 @dataclass(frozen=True)
 class LContainer(LStmt):
     """A labelled loop: a container whose items are the lone layer `item` (an LApply) or, for
-    any other body, a group made of `body`."""
+    any other body, a group made of `body`. `module_list`: the lone item takes tensors besides
+    x (`blocks: repeat n { blk(d)(x, rope) }`), so nn.Sequential cannot call it: an
+    nn.ModuleList whose items forward calls in turn."""
 
     item: LApply | None
     body: LBody | None
+    module_list: bool = False
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where statements are lowered: a sequential body or not, the class body they belong to
+    (for error messages), and the tensor names in scope with when they are computed."""
+
+    sequential: bool
+    scope: Scope
+    owner: str  # "block 'foo'", "the model body", "group 'head'", "the body of loop 'blocks'"
+    breaker: S.Stmt | None = None  # the statement that keeps a group body from being sequential
 
 
 # ---------------------------------------------------------------- the lowering
@@ -318,48 +204,75 @@ class Lowering:
     def block(self, name: str) -> LBody:
         """The lowered body of block `name` (a class body: never sequential)."""
         if name not in self.lowered:
+            bdef = self.blocks[name]
             self.lowered[name] = LBody(())  # placeholder: recursive blocks lower once
-            self.lowered[name] = LBody(self.stmts(self.blocks[name].body, sequential=False))
+            where = Where(False, Scope(bdef.inputs), f"block '{name}'")
+            self.lowered[name] = LBody(self.stmts(bdef.body, where))
+            outputs_of(bdef.body)  # every return of the block gives the same number of tensors
+            check_rules(bdef)
         return self.lowered[name]
 
-    def group(self, stmts) -> LBody:
+    def group(self, stmts, owner: str) -> LBody:
         sequential = is_plain_chain(stmts, self.blocks)
-        return LBody(self.stmts(stmts, sequential), sequential)
+        where = Where(sequential, Scope(("x",)), owner, None if sequential else plain_breaker(stmts, self.blocks))
+        return LBody(self.stmts(stmts, where), sequential)
 
-    def stmts(self, stmts, sequential: bool) -> tuple[LStmt, ...]:
-        return tuple(self.stmt(st, sequential) for st in stmts)
+    def stmts(self, stmts, where: Where) -> tuple[LStmt, ...]:
+        return tuple(self.stmt(st, where) for st in stmts)
 
-    def stmt(self, st: S.Stmt, sequential: bool) -> LStmt:
+    def stmt(self, st: S.Stmt, where: Where) -> LStmt:
         method = getattr(self, "l_" + type(st).__name__)
-        return method(st, sequential)
+        return method(st, where)
 
     # -- simple statements
-    def l_Let(self, st: S.Let, seq):
+    def l_Let(self, st: S.Let, where):
         self.exprs(st.value)
         return LLet(st)
 
-    def l_Return(self, st: S.Return, seq):
-        self.exprs(st.value)
+    def l_Return(self, st: S.Return, where):
+        self.exprs(*st.values)
+        for v in st.values:
+            where.scope.forward(v, self.blocks)
         return LReturn(st)
 
-    def l_Pass(self, st, seq):
+    def l_Pass(self, st, where):
         return LPass(st)
 
-    def l_Assign(self, st: S.Assign, seq):
+    def l_Assign(self, st: S.Assign, where: Where):
         v = st.value
+        scope = where.scope
         if isinstance(v, S.Call) and isinstance(v.func, S.Name):
             op = OPS.get(v.func.id)
             if op is not None and op.kind == "source":
-                if len(st.targets) != 1:
-                    raise ArchError(f"{op.name}(...) makes one tensor; assign it to one name", st.span)
-                self.exprs(*v.args, *(k.value for k in v.kwargs))
-                return LSource(st, bind(op, v.args, v.kwargs, v.span))
+                return self.source(st, v, op, scope)
             if v.func.id in MULTI_OUTPUT:
-                return self.split(st, v)
+                return self.split(st, v, scope)
         self.exprs(v)
-        return LExpr(st)
+        when = scope.when(v, self.blocks)
+        scope.bind(st.targets, when, st.span)
+        return LExpr(st, build=when == BUILD)
 
-    def split(self, st: S.Assign, call: S.Call) -> LSplit:
+    def source(self, st: S.Assign, call: S.Call, op: OpDef, scope: Scope) -> LSource:
+        if len(st.targets) != 1:
+            raise ArchError(f"{op.name}(...) makes one tensor; assign it to one name", st.span)
+        self.exprs(*call.args, *(k.value for k in call.kwargs))
+        binding = bind(op, call.args, call.kwargs, call.span)
+        first = binding.expr("shape") if "shape" in op.arg_names else None
+        when = scope.when(first, self.blocks, both=BUILD) if first is not None else None
+        if when == FORWARD:
+            raise ArchError(f"the values of a {op.name} are computed when the module is built, but this "
+                            "expression reads a forward tensor", first.span,
+                            hint="build it from arange(n), lists and compile-time values")
+        computed = when == BUILD
+        if computed:
+            for name in ("init", "std"):
+                if binding.expr(name) is not None:
+                    raise ArchError(f"a computed {op.name} takes its values from its first argument, "
+                                    f"so '{name}' has no meaning here", binding.expr(name).span, hint=f"drop '{name}'")
+        scope.bind(st.targets, BOTH if computed else FORWARD, st.span)
+        return LSource(st, binding, computed)
+
+    def split(self, st: S.Assign, call: S.Call, scope: Scope) -> LSplit:
         fn = call.func.id
         if not call.args:
             raise ArchError(f"{fn} needs a tensor", call.span)
@@ -373,24 +286,51 @@ class Lowering:
                 raise ArchError(f"{fn} has no argument '{kw.name}'", kw.span, hint=did_you_mean(kw.name, names))
             given[kw.name] = kw.value
         self.exprs(*call.args, *(k.value for k in call.kwargs))
-        return LSplit(st, fn, call.args[0], given.get("dim"), given.get("chunks"))
+        when = scope.when(call.args[0], self.blocks)
+        scope.bind(st.targets, when or FORWARD, st.span)
+        return LSplit(st, fn, call.args[0], given.get("dim"), given.get("chunks"), build=when == BUILD)
 
     # -- layers
-    def l_Layer(self, st: S.Layer, sequential: bool):
-        self.exprs(*st.args, *(k.value for k in st.kwargs), *(st.inputs or ()), *label_index(st.label))
+    def l_Layer(self, st: S.Layer, where: Where):
+        self.exprs(*st.args, *(k.value for k in st.kwargs), *(st.inputs or ()), *label_exprs(st.label))
+        for e in st.inputs or ():
+            where.scope.forward(e, self.blocks)
         bdef = self.blocks.get(st.callee)
         if bdef is not None:
-            check_block_args(bdef, st.args, st.kwargs, st.span)
-            self.block(bdef.name)
-            node = LApply(st, bdef, None, None, True)
+            node = self.block_call(st, bdef)
+        elif st.callee == CHOOSE:
+            node = self.choice(st)
         else:
             op = self.layer_op(st)
-            module = op.kind == "module" or (op.kind == "act" and (st.label is not None or sequential))
+            module = op.kind == "module" or (op.kind == "act" and (st.label is not None or where.sequential))
             node = LApply(st, None, op, bind(op, st.args, st.kwargs, st.span), module)
-        if node.module and st.label is None and not sequential:
-            raise ArchError("this layer needs a label: it is mixed with other statements, so it cannot be "
-                            "numbered like an nn.Sequential entry", st.span, hint="write `name: ...`")
+        if node.module and st.label is None and not where.sequential:
+            raise needs_label(st, where)
+        where.scope.bind(st.targets or (), FORWARD, st.span)
         return node
+
+    def block_call(self, st: S.Layer, bdef: S.BlockDef) -> LApply:
+        check_block_args(bdef, st.args, st.kwargs, st.span)
+        self.block(bdef.name)
+        given = 1 if st.inputs is None else len(st.inputs)
+        if given != len(bdef.inputs):
+            names = ", ".join(bdef.inputs)
+            raise ArchError(f"block '{bdef.name}' takes {len(bdef.inputs)} tensor input(s) ({names}), got {given}",
+                            st.span, hint=f"pass them after the call: `label: {bdef.name}(...)({names})`")
+        outputs = outputs_of(bdef.body)
+        check_outputs(st, f"block '{bdef.name}'", outputs)
+        return LApply(st, bdef, None, None, True, outputs=outputs)
+
+    def choice(self, st: S.Layer) -> LApply:
+        """`layer(act_layer, ...)`: the op is the value of the first argument, an op name; the
+        rest are that op's arguments (bound when the value is known)."""
+        if not st.args:
+            raise ArchError(f"{CHOOSE}(...) takes the name of a layer first", st.span,
+                            hint=f'e.g. `act: {CHOOSE}(act_layer)` with `param act_layer = "gelu"`')
+        if st.inputs is not None and len(st.inputs) != 1:
+            raise ArchError(f"a chosen layer takes one tensor input, got {len(st.inputs)}", st.span)
+        check_outputs(st, "a chosen layer", 1)
+        return LApply(st, None, None, None, True, choice=st.args[0])
 
     def layer_op(self, st: S.Layer) -> OpDef:
         op = OPS.get(st.callee)
@@ -407,35 +347,71 @@ class Lowering:
         return op
 
     # -- structure
-    def l_Group(self, st: S.Group, seq):
-        self.exprs(*label_index(st.label))
-        return LGroup(st, self.group(st.body))
+    def l_Group(self, st: S.Group, where: Where):
+        self.exprs(*label_exprs(st.label), *(st.inputs or ()))
+        if st.inputs is not None:
+            if len(st.inputs) != 1:
+                raise ArchError(f"a group takes one tensor input (its x), got {len(st.inputs)}", st.span,
+                                hint="a block can take several: `block name(...) (x, y) { ... }`")
+            where.scope.forward(st.inputs[0], self.blocks)
+        outputs = outputs_of(st.body)
+        check_outputs(st, f"group '{st.label.name}'", outputs)
+        where.scope.bind(st.targets or (), FORWARD, st.span)
+        return LGroup(st, self.group(st.body, f"group '{st.label.name}'"), outputs)
 
-    def l_Residual(self, st: S.Residual, seq):
-        shortcut = self.stmts(st.shortcut, False) if st.shortcut else None
-        return LResidual(st, self.stmts(st.body, False), shortcut)
+    def l_Residual(self, st: S.Residual, where: Where):
+        inner = Where(False, where.scope, where.owner, where.breaker)
+        shortcut = self.stmts(st.shortcut, inner) if st.shortcut else None
+        return LResidual(st, self.stmts(st.body, inner), shortcut)
 
-    def l_Branches(self, st: S.Branches, seq):
+    def l_Branches(self, st: S.Branches, where: Where):
         if len(st.branches) < 2:
             raise ArchError(f"'{st.op}' needs at least two branches separated by '|'", st.span)
         for branch in st.branches:
             if not branch:
                 raise ArchError("empty branch", st.span, hint="write identity() for a skip branch")
-        return LBranches(st, tuple(self.stmts(b, False) for b in st.branches))
+        inner = Where(False, where.scope, where.owner, where.breaker)
+        return LBranches(st, tuple(self.stmts(b, inner) for b in st.branches))
 
-    def l_If(self, st: S.If, seq):
+    def l_If(self, st: S.If, where: Where):
+        """Arms are lowered from the same names; a name an arm makes a build-time tensor and
+        another a forward one cannot be read after the `if`."""
         self.exprs(*(test for test, _ in st.arms))
-        arms = tuple((test, self.stmts(body, False)) for test, body in st.arms)
-        return LIf(st, arms, self.stmts(st.orelse, False) if st.orelse is not None else None)
+        before = where.scope.copy()
+        after = []
 
-    def l_For(self, st: S.For, seq):
-        self.exprs(st.start, st.stop, *label_index(st.label))
+        def arm(body):
+            where.scope.kinds = dict(before.kinds)
+            out = self.stmts(body, where)
+            after.append(where.scope.copy())
+            return out
+
+        arms = tuple((test, arm(body)) for test, body in st.arms)
+        orelse = arm(st.orelse) if st.orelse is not None else None
+        where.scope.kinds = before.merged(*after, *([] if st.orelse is not None else [before])).kinds
+        return LIf(st, arms, orelse)
+
+    def l_For(self, st: S.For, where: Where):
+        self.exprs(st.start, st.stop, *label_exprs(st.label))
         if st.label is None:
-            return LLoop(st, self.stmts(st.body, False))
-        only = st.body[0] if len(st.body) == 1 else None
-        if is_lone_item(only, self.blocks):
-            return LContainer(st, self.l_Layer(only, True), None)
-        return LContainer(st, None, self.group(st.body))
+            return LLoop(st, self.loop_body(st.body, where))
+        only = lone_item(st.body, self.blocks)
+        if only is not None:
+            item = self.l_Layer(only, Where(True, where.scope, where.owner))
+            return LContainer(st, item, None, module_list=only.inputs is not None and not _just_x(only.inputs))
+        return LContainer(st, None, self.group(st.body, f"the body of loop '{st.label.name}'"))
+
+    def loop_body(self, body, where: Where) -> tuple[LStmt, ...]:
+        """A loop body is lowered until the names it binds agree with those it starts from (a
+        second pass sees what the first iteration left for the next)."""
+        before = where.scope.copy()
+        out = self.stmts(body, where)
+        merged = before.merged(where.scope)
+        if merged.kinds != where.scope.kinds:
+            where.scope.kinds = merged.kinds
+            out = self.stmts(body, where)
+            where.scope.kinds = before.merged(where.scope).kinds
+        return out
 
     # -- expressions: every call and attribute is checked, also where no build runs it
     def exprs(self, *exprs: S.Expr) -> None:
@@ -448,65 +424,46 @@ class Lowering:
                     plan_call(sub, self.blocks)
 
 
-def label_index(label: S.Label | None) -> tuple[S.Expr, ...]:
-    return (label.index,) if label is not None and label.index is not None else ()
+def _just_x(inputs) -> bool:
+    return len(inputs) == 1 and isinstance(inputs[0], S.Name) and inputs[0].id == "x"
 
 
-def is_layer_on_x(st) -> bool:
-    """An unlabelled layer applied to x whose output becomes x."""
-    return isinstance(st, S.Layer) and st.label is None and st.targets is None and st.inputs is None
+def label_exprs(label: S.Label | None) -> tuple[S.Expr, ...]:
+    return label.exprs if label is not None else ()
 
 
-def is_lone_item(st, blocks) -> bool:
-    """A loop body that is one unlabelled module layer: each item is that module itself."""
-    return is_layer_on_x(st) and (st.callee in blocks or getattr(OPS.get(st.callee), "kind", "") == "module")
+def check_outputs(st, what: str, outputs: int) -> None:
+    """A call site binds as many names as the callee returns tensors (or splits one tensor)."""
+    targets = st.targets
+    if outputs > 1 and targets is None:
+        names = ", ".join("abcdefgh"[:outputs])
+        raise ArchError(f"{what} returns {outputs} tensors, so its result cannot become x", st.span,
+                        hint=f"bind them: `{names} = label: ...(x)`")
+    if outputs > 1 and len(targets) != outputs:
+        raise ArchError(f"{what} returns {outputs} tensors, but {len(targets)} name(s) are bound", st.span)
 
 
-def is_plain_chain(stmts, blocks) -> bool:
-    """Unlabelled layers only, each a block, module or activation: what nn.Sequential expresses."""
-    if not stmts:
-        return False
-    for st in stmts:
-        if not is_layer_on_x(st):
-            return False
-        op = OPS.get(st.callee)
-        if st.callee not in blocks and (op is None or op.kind not in ("module", "act")):
-            return False
-    return True
+def needs_label(st: S.Layer, where: Where) -> ArchError:
+    """Why an unlabelled module cannot be named here, and what to do about it."""
+    what = st.callee if st.callee in OPS or st.callee == CHOOSE else f"block '{st.callee}'"
+    if where.breaker is None:
+        return ArchError(f"this {what} needs a label: {where.owner} becomes a class whose modules are "
+                         "named by their labels (only a group or loop item made of unlabelled layers alone "
+                         "is an nn.Sequential numbered 0, 1, ...)", st.span, hint=f"write `name: {st.callee}(...)`")
+    return ArchError(f"this {what} needs a label: {where.owner} is not a plain sequence of unlabelled layers, "
+                     "so its modules cannot be numbered like nn.Sequential entries", st.span,
+                     notes=((describe_stmt(where.breaker), where.breaker.span),),
+                     hint=f"label it (`name: {st.callee}(...)`), or keep only unlabelled layers, "
+                          "and loops and ifs of them, in the body")
 
 
 def lower_program(program) -> tuple[LBody, Lowering]:
     """The lowered model body and the lowering (which holds every reachable block's body)."""
     lowering = Lowering(program.blocks)
-    return LBody(lowering.stmts(program.model.body, False)), lowering
-
-
-def signature(op: OpDef) -> str:
-    if op.n_inputs == -2:
-        return f"{op.name}({', '.join(arg_list(op))}, tensors...)"
-    tensors = {-1: ["tensors"], 0: []}.get(op.n_inputs, ["t", "u", "v"][:op.n_inputs])
-    return f"{op.name}({', '.join(tensors + arg_list(op))})"
-
-
-def arg_list(op: OpDef, sizes: str = "**sizes") -> list[str]:
-    """The op's arguments (besides tensors) as a spec author writes them: `k`, `stride=1`."""
-    parts = []
-    for a in op.args:
-        if op.varkw and a.name == "sizes":
-            parts.append(sizes)
-        elif a.default is REQUIRED:
-            parts.append(a.name)
-        else:
-            parts.append(f"{a.name}={show_value(a.default)}")
-    return parts
-
-
-def block_signature(bdef: S.BlockDef) -> str:
-    def fmt(e) -> str:
-        try:
-            return show_value(literal(e))
-        except ArchError:
-            return "..."
-
-    parts = [p.name if p.default is None else f"{p.name}={fmt(p.default)}" for p in bdef.params]
-    return f"{bdef.name}({', '.join(parts)})"
+    model = program.model
+    body = lowering.stmts(model.body, Where(False, Scope(("x",)), "the model body"))
+    check_rules(model)
+    if outputs_of(model.body) != 1:
+        ret = next(st for st in S.walk(model.body) if isinstance(st, S.Return))
+        raise ArchError("the model returns one tensor", ret.span, hint="return the logits")
+    return LBody(body), lowering

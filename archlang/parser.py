@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -134,6 +135,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> ArchError:
     expected = sorted({describe_terminal(t) for t in exc.expected if not t.startswith("__")})
     shown = "end of line" if tok.type == "_NL" else f"'{tok.value}'"
     hint = _KEYWORD_HINTS.get(str(tok.value))
+    before = (exc.token_history or [None])[-1]  # a keyword written as a name: `init = ...`, `repeat: ...`
+    if hint is None and tok.type in ("EQUAL", "COLON") and before is not None and before.value.isalpha() \
+            and before.type == before.value.upper():
+        hint = f"'{before.value}' is a keyword of the language; name this something else"
     if hint is None and expected:
         hint = "expected " + ", ".join(expected[:6]) + (" ..." if len(expected) > 6 else "")
     return ArchError(f"unexpected {shown}", span, hint=hint)
@@ -216,10 +221,17 @@ class _Builder(Transformer):
 
     def block_def(self, meta, c):
         roles = tuple(r for r in c if isinstance(r, _Role))
-        name, params, body = c[len(roles):]
+        name, params, inputs, body = c[len(roles):]
         _check_unique(params or ())
+        inputs = inputs or [("x", None)]
+        _check_inputs(inputs, params or ())
+        body, inits = _take_inits(body)
         return "block", S.BlockDef(str(name), tuple(params or ()), body, tuple(r.name for r in roles),
-                                   self.tsp(name), self.path)
+                                   self.tsp(name), self.path, tuple(n for n, _ in inputs),
+                                   tuple(sp for _, sp in inputs if sp is not None), inits)
+
+    def tensor_inputs(self, meta, c):
+        return [(str(t), self.tsp(t)) for t in c]
 
     def params(self, meta, c):
         return list(c)
@@ -229,20 +241,26 @@ class _Builder(Transformer):
 
     def model_def(self, meta, c):
         roles, body = c[:-1], c[-1]
-        return "model", S.BlockDef("model", (), body, tuple(r.name for r in roles), self.sp(meta), self.path)
+        body, inits = _take_inits(body)
+        return "model", S.BlockDef("model", (), body, tuple(r.name for r in roles), self.sp(meta), self.path,
+                                   inits=inits)
 
     def role(self, meta, c):
         return _Role(str(c[0]), self.tsp(c[0]))
 
     def body(self, meta, c):
-        return tuple(c)
+        return _flatten(c)
 
     def branch(self, meta, c):
-        return tuple(c)
+        return _flatten(c)
 
     # -- statements
     def stmt(self, meta, c):
         roles, st = c[:-1], c[-1]
+        if isinstance(st, S.InitRule) and roles:
+            raise ArchError("a role says what a module is for; an init rule makes no module", roles[0].span)
+        if isinstance(st, _Seq):  # nested layers run first; roles belong to the written statement
+            return _Seq(st.pre[:-1] + [_with_roles(st.last, tuple(r.name for r in roles)) if roles else st.last])
         if roles:
             st = _with_roles(st, tuple(r.name for r in roles))
         return st
@@ -252,16 +270,51 @@ class _Builder(Transformer):
 
     def layer(self, meta, c):
         label, call = c
-        return S.Layer(self.sp(meta), label, *call, targets=None)
+        return _seq(call.pre, S.Layer(self.sp(meta), label, *call.fields, targets=None))
 
     def bound_layer(self, meta, c):
-        targets, label, call = c
-        return S.Layer(self.sp(meta), _expr_label(label), *call, targets=targets)
+        targets, label, applied = c
+        return _seq(applied.pre, self.applied(meta, label, applied, targets))
+
+    def applied(self, meta, label: S.Label, applied, targets):
+        """A labelled layer or group applied to explicit inputs (bound or nested)."""
+        if isinstance(applied, _GroupCall):
+            return S.Group(self.sp(meta), label, applied.body, applied.inputs, targets)
+        return S.Layer(self.sp(meta), label, *applied.fields, targets=targets)
+
+    def bound_label(self, meta, c):
+        return _expr_label(c[0])
+
+    def computed_label(self, meta, c):
+        return S.Label(str(c[0]), None, self.sp(meta), computed=c[1])
+
+    def bound_group(self, meta, c):
+        body, inputs = c
+        return _GroupCall(body, inputs.exprs if inputs is not None else None, inputs.pre if inputs else [])
 
     def call_inputs(self, meta, c):
         name, args, inputs = c
         pos, kw = _split_args(args)
-        return str(name), self.tsp(name), pos, kw, (tuple(inputs) if inputs is not None else None)
+        fields = (str(name), self.tsp(name), pos, kw, inputs.exprs if inputs is not None else None)
+        return _Call(fields, inputs.pre if inputs is not None else [])
+
+    def inputs(self, meta, c):
+        exprs, pre = [], []
+        for item in c:
+            if isinstance(item, _Nested):
+                pre += item.pre
+                item = item.name
+            exprs.append(item)
+        return _Inputs(tuple(exprs), pre)
+
+    def nested(self, meta, c):
+        """`a: f(...)(b: g(...)(x))`: b runs first and binds a fresh name a's input reads; the
+        name has a '.' so it cannot clash with a spec name."""
+        label, applied = c
+        sp = self.sp(meta)
+        name = f"{label.name}.{sp.line}.{sp.col}"
+        st = self.applied(meta, label, applied, (name,))
+        return _Nested(applied.pre + [st], S.Name(sp, name))
 
     def assign(self, meta, c):
         return S.Assign(self.sp(meta), c[0], c[1])
@@ -303,10 +356,22 @@ class _Builder(Transformer):
         return S.For(self.sp(meta), label, None, zero, count, body)
 
     def return_(self, meta, c):
-        return S.Return(self.sp(meta), c[0])
+        return S.Return(self.sp(meta), tuple(c))
 
     def pass_(self, meta, c):
         return S.Pass(self.sp(meta))
+
+    def init_rule(self, meta, c):
+        items = [i for i in c if isinstance(i, S.InitItem)]
+        *ops, within = c[:len(c) - len(items)]
+        return S.InitRule(tuple((str(t), self.tsp(t)) for t in ops),
+                          (str(within), self.tsp(within)) if within is not None else None,
+                          tuple(items), self.sp(meta))
+
+    def init_item(self, meta, c):
+        name, args = c
+        pos, kw = _split_args(args)
+        return S.InitItem(str(name), pos, kw, self.tsp(name))
 
     def label(self, meta, c):
         return S.Label(str(c[0]), c[1] if len(c) > 1 else None, self.sp(meta))
@@ -401,6 +466,80 @@ def _expr_label(e: S.Expr) -> S.Label:
 class _Role:
     def __init__(self, name: str, span: Span):
         self.name, self.span = name, span
+
+
+@dataclass
+class _Inputs:
+    exprs: tuple
+    pre: list  # statements of nested layers, which run before the layer reading them
+
+
+@dataclass
+class _Call:
+    fields: tuple  # callee, callee span, args, kwargs, inputs: what S.Layer takes
+    pre: list
+
+
+@dataclass
+class _GroupCall:
+    body: tuple
+    inputs: tuple | None
+    pre: list
+
+
+@dataclass
+class _Nested:
+    pre: list
+    name: S.Name
+
+
+@dataclass
+class _Seq:
+    """Statements that one written statement stands for (nested layers first)."""
+
+    pre: list
+
+    @property
+    def last(self):
+        return self.pre[-1]
+
+
+def _seq(pre: list, st: S.Stmt):
+    return _Seq(pre + [st]) if pre else st
+
+
+def _flatten(items) -> tuple:
+    out = []
+    for st in items:
+        out += st.pre if isinstance(st, _Seq) else [st]
+    return tuple(out)
+
+
+def _take_inits(body: tuple) -> tuple[tuple, tuple]:
+    """A body's statements and its init rules, which belong at its top level only."""
+    rules = tuple(st for st in body if isinstance(st, S.InitRule))
+    rest = tuple(st for st in body if not isinstance(st, S.InitRule))
+    for st in S.walk(rest):
+        if isinstance(st, S.InitRule):
+            raise ArchError("an init rule belongs at the top of a block or the model body", st.span,
+                            hint="it applies to the modules that whole body builds (`in NAME` narrows it)")
+    return rest, rules
+
+
+def _check_inputs(inputs, params) -> None:
+    seen: dict[str, Span] = {}
+    names = {p.name: p.span for p in params}
+    for name, span in inputs:
+        if name in seen:
+            raise ArchError(f"tensor input '{name}' is declared twice", span,
+                            notes=(("first declared here", seen[name]),))
+        if name in names and span is None:  # the implicit input x
+            raise ArchError(f"parameter '{name}' would hide the block's tensor input {name}", names[name],
+                            hint="rename the parameter (x is the tensor a block takes unless it declares others)")
+        if name in names:
+            raise ArchError(f"'{name}' is both a parameter and a tensor input", span,
+                            hint="parameters are compile-time values; tensor inputs are the forward arguments")
+        seen[name] = span
 
 
 def _with_roles(st: S.Stmt, roles: tuple[str, ...]) -> S.Stmt:

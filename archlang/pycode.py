@@ -84,15 +84,20 @@ def _foldable(op: str, a, b) -> bool:
 
 
 def _identity(op: str, a: Code, b: Code) -> Code | None:
-    if op in ("+", "-") and b.is_const and b.const == 0 and not isinstance(b.const, bool):
+    # only int constants: `t * 1.0` turns an int tensor (or int) into a float, so it must stay
+    if op in ("+", "-") and _int_const(b, 0):
         return a
-    if op == "+" and a.is_const and a.const == 0 and not isinstance(a.const, bool):
+    if op == "+" and _int_const(a, 0):
         return b
-    if op in ("*", "//") and b.is_const and b.const == 1 and not isinstance(b.const, bool):
+    if op in ("*", "//") and _int_const(b, 1):
         return a
-    if op == "*" and a.is_const and a.const == 1 and not isinstance(a.const, bool):
+    if op == "*" and _int_const(a, 1):
         return b
     return None
+
+
+def _int_const(c: Code, value: int) -> bool:
+    return c.is_const and type(c.const) is int and c.const == value
 
 
 def unary(op: str, a: Code) -> Code:

@@ -99,11 +99,17 @@ class Attr(Expr):
 
 @dataclass(frozen=True)
 class Label:
-    """A module name; `index` is set for indexed labels inside loops (`qkvs[i]:`)."""
+    """A module name; `index` is set for indexed labels (`qkvs[i]:`, an nn.ModuleList entry),
+    `computed` for computed names (`layer{i + 1}:` is `layer` followed by the value)."""
 
     name: str
     index: Expr | None
     span: Span
+    computed: Expr | None = None
+
+    @property
+    def exprs(self) -> tuple[Expr, ...]:
+        return tuple(e for e in (self.index, self.computed) if e is not None)
 
 
 @dataclass(frozen=True)
@@ -152,8 +158,13 @@ class Assign(Stmt):
 
 @dataclass(frozen=True)
 class Group(Stmt):
+    """`label: { body }`, applied to x; as a bound layer (`y = q: { ... }(t)`) it has `inputs`
+    (one tensor) and `targets`."""
+
     label: Label
     body: tuple[Stmt, ...]
+    inputs: tuple[Expr, ...] | None = None
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,12 +204,43 @@ class For(Stmt):
 
 @dataclass(frozen=True)
 class Return(Stmt):
-    value: Expr
+    """`return a` or `return a, b` (a block with several outputs)."""
+
+    values: tuple[Expr, ...]
+
+    @property
+    def value(self) -> Expr:
+        return self.values[0]
 
 
 @dataclass(frozen=True)
 class Pass(Stmt):
     pass
+
+
+# ---------------------------------------------------------------- init rules
+
+
+@dataclass(frozen=True)
+class InitItem:
+    """`weight(init = "trunc_normal", std = 0.02)` inside an init rule: how to set one parameter."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class InitRule:
+    """`init linear, conv2d [in label] { weight(...); bias(...) }`: the modules of these ops that the
+    body builds (under `within`, a label of the body, when given) get their parameters set so, at
+    the end of the body's constructor. Kept on the BlockDef, not among its statements."""
+
+    ops: tuple[tuple[str, Span], ...]
+    within: tuple[str, Span] | None
+    items: tuple[InitItem, ...]
+    span: Span
 
 
 # ---------------------------------------------------------------- top level
@@ -230,12 +272,18 @@ class BlockParam:
 
 @dataclass(frozen=True)
 class BlockDef:
+    """A block (or the model body). `inputs` names its tensor inputs; the current tensor `x`
+    starts as the input named x, or else as the first."""
+
     name: str
     params: tuple[BlockParam, ...]
     body: tuple[Stmt, ...]
     roles: tuple[str, ...]
     span: Span
     file: str
+    inputs: tuple[str, ...] = ("x",)
+    input_spans: tuple[Span, ...] = ()
+    inits: tuple[InitRule, ...] = ()  # weight initialisation rules, in order (see InitRule)
 
 
 @dataclass(frozen=True)
@@ -319,12 +367,25 @@ def map_bodies(st: Stmt, fn) -> Stmt:
 
 def subexprs(e: Expr):
     """`e` and every expression inside it."""
+    yield e
+    for child in _fields(e):
+        yield from subexprs(child)
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The expressions directly inside `e`: a call's arguments (not the name it calls), a list's
+    items, operands, a subscript's value and subscripts, a slice's bounds."""
+    return tuple(_fields(e, skip="func" if isinstance(e, Call) else None))
+
+
+def _fields(e: Expr, skip: str | None = None):
     import dataclasses
 
-    yield e
     for f in dataclasses.fields(e):
+        if f.name == skip:
+            continue
         value = getattr(e, f.name)
         for item in value if isinstance(value, tuple) else (value,):
             item = item.value if isinstance(item, Kwarg) else item
             if isinstance(item, Expr):
-                yield from subexprs(item)
+                yield item

@@ -169,8 +169,10 @@ def from_ir(graph: Graph) -> Steps:
     out = Steps()
     alias: dict[int, int] = {}
     for n in graph.nodes():
+        if n.init:  # computed in __init__: forward sees only the buffer it fills (a get_attr)
+            continue
         op = OPS[n.op]
-        ins = [alias[i] for i in n.inputs]
+        ins = [alias[i] for i in n.inputs if not graph.node(i).init]
         if op.has("identity"):
             alias[n.id] = ins[0]
             continue
@@ -198,6 +200,10 @@ def trace(model, graph: Graph, stack_traces: bool = False, run: bool = True):
     leaves = {n.path for n in graph.nodes() if n.module}
 
     class Tracer(fx.Tracer):
+        # Buffers as get_attr nodes: fx would otherwise run code on a buffer's value while tracing
+        # (`rope.chunk(...)`) and record the result as an anonymous constant.
+        proxy_buffer_attributes = True
+
         def is_leaf_module(self, m, qualname: str) -> bool:
             return qualname in leaves
 

@@ -59,7 +59,8 @@ def cost_report(graph: Graph) -> CostReport:
     for n in graph.nodes():
         op = OPS[n.op]
         p, b = node_params(n)
-        m = op.cost(Attrs(n.attr_dict), [graph.node(i).shape for i in n.inputs], n.shape)
+        # build-time tensors are computed once in __init__, not per sample: no MACs
+        m = 0 if n.init else op.cost(Attrs(n.attr_dict), [graph.node(i).shape for i in n.inputs], n.shape)
         params[n.id], macs[n.id] = p, m
         buffers += b
         for prefix in _prefixes(n.scope):

@@ -104,7 +104,7 @@ class Driver:
         bdef = dataclasses.replace(bdef, body=body)
         self.ctx.units[bdef.name] = (bdef, body)  # callers may fold it where it is one term
         rest = [s for s in body if not isinstance(s, (S.Let, S.Pass))]
-        if len(rest) == 1 and collapses(rest[0]) and bdef.name not in self.collapsible:
+        if len(rest) == 1 and collapses(rest[0]) and bdef.name not in self.collapsible and len(bdef.inputs) == 1:
             # The recipe stays relative to the block's scope; call sites prefix their label.
             self.collapsible[bdef.name] = (bdef, rest[0], [s for s in body if isinstance(s, S.Let)])
             self.ctx.scope = (bdef.name, ())
@@ -188,6 +188,7 @@ class Driver:
         recipe = scoped(st.label, only.fused.recipe)
         self.log(COLLAPSE, st.span)
         return dataclasses.replace(only, label=st.label, span=st.span, roles=st.roles + only.roles,
+                                   inputs=st.inputs, targets=st.targets,  # a bound group keeps its binding
                                    fused=dataclasses.replace(only.fused, recipe=recipe))
 
     def inline_call(self, st: S.Layer) -> S.Layer:

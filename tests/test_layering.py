@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "limits", "shapes", "dtypes", "pycode", "einpattern", "values")),
     ("front end", ("syntax", "parser", "program", "pynames", "sources")),
-    ("IR and elaboration", ("ir", "ops", "lower", "evaluate", "elaborate", "structure", "axes")),
+    ("IR and elaboration", ("ir", "ops", "phases", "bodies", "binding", "inits", "lower", "evaluate", "elaborate",
+                            "structure", "axes")),
     ("passes", ("passes",)),
     ("codegen", ("codegen",)),
     ("pipeline", ("compiler", "validate")),

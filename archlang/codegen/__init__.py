@@ -15,7 +15,9 @@ from ..errors import ArchError
 from ..program import Program, literal
 from .classes import ClassEmitter, Unit, render_line
 from .helpers import HELPERS, needed
+from .inits import rule_names
 from .names import camel, free_names, unique
+from .sequential import layer_table, sequential_items
 
 HEADER = '''"""{title}
 
@@ -34,7 +36,7 @@ class ModuleEmitter:
         self.sources: list[str] = []  # class sources in dependency order
         self.block_names: dict[str, str] = {}
         self.groups: dict[tuple, P.Code] = {}
-        self.taken: set[str] = set(HELPERS) | {"create_model", "SETTINGS"}
+        self.taken: set[str] = set(HELPERS) | {"create_model", "SETTINGS", "LAYERS"}
         self._threaded: dict[str, list[str]] = {}
 
     def prov(self, span) -> str:
@@ -48,7 +50,9 @@ class ModuleEmitter:
         if block in self._threaded:
             return self._threaded[block]
         bdef = self.program.blocks[block]
-        names = free_names(bdef.body, {p.name for p in bdef.params})
+        bound = {p.name for p in bdef.params} | set(bdef.inputs)
+        names = free_names(bdef.body, bound)
+        names += [n for n in rule_names(bdef.inits) if n not in names and n not in bound]
         need = {n: "it" for n in names if n in self.settings}
         for callee in _callees(bdef.body):
             if callee in self.program.blocks and callee not in stack:
@@ -79,14 +83,14 @@ class ModuleEmitter:
         self.block_names[block] = name
         params = [(p.name, P.lit(literal(p.default)) if p.default is not None else None) for p in bdef.params]
         unit = Unit(name, "block", params, self.threaded(block), bdef.body, self.lowering.block(block).stmts,
-                    bdef.span, doc=_block_doc(bdef))
+                    bdef.span, doc=_block_doc(bdef), inputs=bdef.inputs, inits=bdef.inits)
         self.emit_unit(unit)
         return name
 
     def group_constructor(self, name: str, lowered: L.LBody, body, span, caller: ClassEmitter) -> P.Code:
         """Constructor of an inline group: nn.Sequential for a sequential body, else a class."""
         if lowered.sequential:
-            return P.call("nn.Sequential", *[caller.constructor(node) for node in lowered.stmts])
+            return P.call("nn.Sequential", *sequential_items(lowered.stmts, caller))
         key = (span.file, span.line, span.col)
         if key not in self.groups:
             free = free_names(body, set())
@@ -121,7 +125,7 @@ class ModuleEmitter:
         name = self.class_name(camel(self.program.family))
         return Unit(name, "model", [], list(self.program.params), model.body, self.model_body.stmts, model.span,
                     doc=f"The {self.program.family} model; keyword arguments are the spec's params.",
-                    kw_defaults=defaults, input_names=inputs)
+                    kw_defaults=defaults, input_names=inputs, inits=model.inits)
 
     def emit(self) -> str:
         unit = self.model_unit()
@@ -132,8 +136,13 @@ class ModuleEmitter:
                              spec=spec, variant=self.variant or "(none)", variant_flag=flag)]
         out.append("import math\n" if "math" in self.uses else "")
         out.append("import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n")
-        for helper in needed(self.uses, "".join(self.sources)):
+        table = layer_table() if "LAYERS" in self.uses else None
+        if table is not None:
+            self.uses.update(table.helpers)
+        for helper in needed(self.uses, "".join(self.sources) + (table.source if table else "")):
             out.append("\n" + HELPERS[helper] + "\n")
+        if table is not None:
+            out.append("\n" + table.source + "\n\n")
         for src in self.sources:
             out.append("\n" + src + "\n")
         out.append("\n" + self.settings_source() + "\n")

@@ -16,7 +16,17 @@ from .. import pycode as P
 from .. import syntax as S
 from ..errors import Span
 from .exprs import ExprTranslator
-from .names import camel, check_attr, check_label, class_attrs, indexed_labels, py_name, replayed_lets, unique
+from .inits import rule_lines
+from .names import (
+    camel,
+    check_attr,
+    check_label,
+    class_attrs,
+    indexed_labels,
+    py_name,
+    replayed_lets,
+    unique,
+)
 
 
 @dataclass
@@ -33,6 +43,8 @@ class Unit:
     doc: str = ""
     kw_defaults: dict[str, P.Code] = field(default_factory=dict)
     input_names: dict[str, int] = field(default_factory=dict)  # model: B/H/W -> input axis
+    inputs: tuple[str, ...] = ("x",)  # the forward arguments (a block's tensor inputs)
+    inits: tuple[S.InitRule, ...] = ()  # init rules, run at the end of __init__
 
 
 class Body:
@@ -62,10 +74,10 @@ class ClassEmitter:
         self.needed: list[str] = []  # compile-time names forward reads through self
         self.store = set(needed or ())  # names to store on self (known from a first pass)
         self.fwd_locals: set[str] = set(unit.input_names)
-        self.tensors: dict[str, str] = {"x": "x"}
+        self.tensors: dict[str, str] = {"x": "x", **{n: input_var(n) for n in unit.inputs}}
         self.weights: set[str] = set()
         self.loop_depth = 0
-        self.taken: set[str] = {"x"}
+        self.taken: set[str] = {"x", *self.tensors.values()}
         self.init_x = ExprTranslator(self.resolve_init, ctx.uses)
         self.fwd_x = ExprTranslator(self.resolve_fwd, ctx.uses)
         self.returned = False
@@ -118,10 +130,13 @@ class ClassEmitter:
             self.init.add(f"self.{self.stored(st.name)} = {target}", st.span)
 
     def s_Return(self, node: L.LReturn):
-        self.fwd.add(f"return {self.fwd_x(node.st.value)}", node.span)
+        self.fwd.add(f"return {', '.join(str(self.fwd_x(v)) for v in node.st.values)}", node.span)
         self.returned = True
 
     def s_Expr(self, node: L.LExpr):
+        if node.build:  # a build-time tensor: an __init__ local
+            self.bind_built(node.st.targets, self.init_x(node.st.value), node.span)
+            return
         self.bind_targets(node.st.targets, self.fwd_x(node.st.value), node.span)
 
     def s_Source(self, node: L.LSource):
@@ -130,23 +145,39 @@ class ClassEmitter:
         check_attr(name, Span(st.span.file, st.span.line, st.span.col, st.span.line, st.span.col + len(name)),
                    what=op.name)
         a = self.init_x.args(node.binding)
+        if node.computed:  # the values of a build-time tensor, computed here (a local later code may read)
+            self.bind_built((name,), a["shape"], st.span)
+            value = P.name(py_name(name))
+            init = P.call("nn.Parameter", P.call(P.attr(value, "float"))) if op.has("learned") else value
+        else:
+            init = op.init(a)
         if op.has("learned"):
-            self.init.add(f"self.{name} = {op.init(a)}", st.span, st.roles)
+            self.init.add(f"self.{name} = {init}", st.span, st.roles)
         else:
             persistent = a["persistent"]
             extra = "" if persistent.is_const and persistent.const else f", persistent={persistent}"
-            self.init.add(f"self.register_buffer({name!r}, {op.init(a)}{extra})", st.span, st.roles)
+            self.init.add(f"self.register_buffer({name!r}, {init}{extra})", st.span, st.roles)
         self.weights.add(name)
 
     def s_Split(self, node: L.LSplit):
-        t = self.fwd_x(node.tensor)
+        x = self.init_x if node.build else self.fwd_x
+        t = x(node.tensor)
         args = []
         if node.fn == "chunk":
-            args.append(P.lit(len(node.st.targets)) if node.chunks is None else self.fwd_x(node.chunks))
+            args.append(P.lit(len(node.st.targets)) if node.chunks is None else x(node.chunks))
         if node.dim is not None:
-            args.append(self.fwd_x(node.dim))
+            args.append(x(node.dim))
         value = P.call(P.attr(t, node.fn), *args)
-        self.bind_targets(node.st.targets, value, node.span, force_index=True)
+        if node.build:
+            self.bind_built(node.st.targets, value, node.span)
+        else:
+            self.bind_targets(node.st.targets, value, node.span, force_index=True)
+
+    def bind_built(self, targets, value: P.Code, span: Span) -> None:
+        """Build-time tensors are __init__ locals named as in the spec (like lets)."""
+        names = [py_name(t) for t in targets]
+        self.ct_names.update(targets)
+        self.init.add(f"{', '.join(names)} = {value}", span)
 
     def bind_targets(self, targets, value: P.Code, span: Span, force_index: bool = False):
         if len(targets) == 1 and not force_index:
@@ -160,7 +191,8 @@ class ClassEmitter:
 
     def tensor_var(self, name: str) -> str:
         if name not in self.tensors:
-            self.tensors[name] = self.fresh(py_name(name))
+            # a nested layer's output is named after its label ('b.3.7' -> b)
+            self.tensors[name] = self.fresh(py_name(name.split(".")[0]))
         return self.tensors[name]
 
     def s_Apply(self, node: L.LApply):
@@ -177,17 +209,38 @@ class ClassEmitter:
         st = node.st
         if not node.module:
             return self.fwd_x.call_op(node.binding, inputs)
-        ctor = self.constructor(node)
-        attr = check_label(st.label)  # lowering allows unlabelled modules only in nn.Sequential bodies
-        if st.label.index is not None:
-            self.init.add(f"self.{attr}.append({ctor})", st.span, st.roles)
-            return P.call(f"self.{attr}[{self.fwd_x(st.label.index)}]", *inputs)
-        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
-        return P.call(f"self.{attr}", *inputs)
+        # lowering allows unlabelled modules only in nn.Sequential bodies
+        module = self.set_module(st.label, self.constructor(node), st.span, st.roles)
+        return P.call(module, *inputs)
+
+    def set_module(self, label: S.Label, ctor: P.Code, span: Span, roles) -> str:
+        """Assign a submodule in __init__ under its label; return how forward reaches it."""
+        pre, post, ref = self.module_slot(label)
+        self.init.add(f"{pre}{ctor}{post}", span, roles)
+        return ref
+
+    def module_slot(self, label: S.Label) -> tuple[str, str, str]:
+        """How __init__ stores a module under `label` (text before and after its constructor) and
+        how forward reaches it: an attribute, a ModuleList entry, or a computed name."""
+        attr = check_label(label)
+        if label.index is not None:
+            return f"self.{attr}.append(", ")", f"self.{attr}[{self.fwd_x(label.index)}]"
+        if label.computed is not None:
+            name = self.init_x(label.computed)
+            if not name.is_const:  # the name differs per instance or iteration
+                return (f"self.add_module({computed_name(attr, name)}, ", ")",
+                        f"getattr(self, {computed_name(attr, self.fwd_x(label.computed))})")
+            attr = check_attr(f"{attr}{name.const}", label.span)
+        return f"self.{attr} = ", "", f"self.{attr}"
 
     def constructor(self, node: L.LApply) -> P.Code:
-        """Constructor expression of a layer (op or block), in __init__ scope."""
+        """Constructor expression of a layer (op, chosen op or block), in __init__ scope."""
         st = node.st
+        if node.choice is not None:
+            self.ctx.uses.add("LAYERS")
+            kwargs = {k.name: self.init_x(k.value) for k in st.kwargs}
+            return P.call(P.index(P.name("LAYERS"), [str(self.init_x(node.choice))]),
+                          *[self.init_x(a) for a in st.args[1:]], **kwargs)
         if node.op is not None:
             self.ctx.uses.update(node.op.helpers)
             return node.op.init(self.init_x.args(node.binding))
@@ -199,15 +252,14 @@ class ClassEmitter:
 
     def s_Group(self, node: L.LGroup):
         st = node.st
-        attr = check_label(st.label)
         ctor = self.ctx.group_constructor(camel(st.label.name), node.body, st.body, st.span, self)
         x = self.tensors["x"]
-        if st.label.index is not None:
-            self.init.add(f"self.{attr}.append({ctor})", st.span, st.roles)
-            self.fwd.add(f"{x} = self.{attr}[{self.fwd_x(st.label.index)}]({x})", st.span)
-            return
-        self.init.add(f"self.{attr} = {ctor}", st.span, st.roles)
-        self.fwd.add(f"{x} = self.{attr}({x})", st.span)
+        value = P.call(self.set_module(st.label, ctor, st.span, st.roles),
+                       self.fwd_x(st.inputs[0]) if st.inputs else P.name(x))
+        if st.targets is None:
+            self.fwd.add(f"{x} = {value}", st.span)
+        else:
+            self.bind_targets(st.targets, value, st.span)
 
     def s_Residual(self, node: L.LResidual):
         x = self.tensors["x"]
@@ -308,7 +360,6 @@ class ClassEmitter:
     def s_Container(self, node: L.LContainer):
         st = node.st
         var = py_name(st.var) if st.var else "_"
-        attr = check_label(st.label)
         if node.item is not None:
             item = self.constructor(node.item)
         else:
@@ -316,19 +367,47 @@ class ClassEmitter:
             item = self.ctx.group_constructor(name, node.body, st.body, st.span, self)
         only = st.body[0] if len(st.body) == 1 else None
         roles = st.roles + (only.roles if only is not None else ())
-        self.init.add(f"self.{attr} = nn.Sequential(*[", st.span, roles)
+        pre, post, module = self.module_slot(st.label)
+        opening = "nn.ModuleList([" if node.module_list else "nn.Sequential(*["
+        self.init.add(f"{pre}{opening}", st.span, roles)
         self.init.indent += 1
         self.init.add(wrap_call(f"{item}", "    " * self.init.indent), None)
         self.init.add(f"for {var} in {self.loop_range(st, self.init_x)}", None)
         self.init.indent -= 1
-        self.init.add("])", None)
+        self.init.add(f"]){post}", None)
         x = self.tensors["x"]
-        self.fwd.add(f"{x} = self.{attr}({x})", st.span)
+        if not node.module_list:
+            self.fwd.add(f"{x} = {module}({x})", st.span)
+            return
+        # nn.Sequential cannot pass the other tensors: forward calls the items in turn
+        uses_var = st.var is not None and any(isinstance(n, S.Name) and n.id == st.var
+                                              for e in node.item.st.inputs for n in S.subexprs(e))
+        if uses_var:
+            self.fwd_locals.add(st.var)
+        block = self.fresh("block")
+        inputs = ", ".join(str(self.fwd_x(e)) for e in node.item.st.inputs)
+        head = f"for {var}, {block} in zip({self.loop_range(st, self.fwd_x)}, {module}):" if uses_var \
+            else f"for {block} in {module}:"
+        self.fwd.add(head, st.span)
+        self.fwd.indent += 1
+        self.fwd.add(f"{x} = {block}({inputs})", st.span)
+        self.fwd.indent -= 1
 
     # ---------------------------------------------------------------- assembly
     def run(self) -> ClassEmitter:
         self.stmts(self.unit.lowered)
+        self.init_rules()
         return self
+
+    def init_rules(self) -> None:
+        """The spec's init rules, last in __init__: after every module of the class is built."""
+        if not self.unit.inits:
+            return
+        var = unique("m", {py_name(n) for n in self.ct_names} | self.taken)
+        for rule in self.unit.inits:
+            lines, named = rule_lines(rule, var, self.init_x, self.unit.body, self.ctx.program.blocks)
+            self.init.lines += [(2 + depth, text, span, ()) for depth, text, span in lines]
+            self.ctx.uses.update(named)
 
     def render(self, prov) -> list[str]:
         """Source lines of the class; `prov(span)` formats a provenance comment."""
@@ -346,7 +425,9 @@ class ClassEmitter:
             out.append(f"        self.{name} = nn.ModuleList()")
         out += [render_line(line, prov) for line in self.init.lines]
         out.append("")
-        out.append("    def forward(self, x):")
+        out.append(f"    def forward(self, {', '.join(input_var(n) for n in u.inputs)}):")
+        if "x" not in u.inputs:  # the current tensor starts as the first input
+            out.append(f"        x = {input_var(u.inputs[0])}")
         for name, axis in u.input_names.items():
             if name in self.inputs_used:
                 out.append(f"        {py_name(name)} = x.shape[{axis}]")
@@ -354,6 +435,19 @@ class ClassEmitter:
         if not self.returned:
             out.append("        return x")
         return out
+
+
+def input_var(name: str) -> str:
+    """A forward argument's name: `x` stays `x` (the emitted code's own name for it)."""
+    return "x" if name == "x" else py_name(name)
+
+
+def computed_name(prefix: str, value: P.Code) -> str:
+    """The name `prefix` + value, for a computed label (`layer{i + 1}:`), as Python."""
+    text = str(value)
+    if not any(c in text for c in "{}'\"\\"):
+        return f'f"{prefix}{{{text}}}"'
+    return f'"{prefix}" + str({text})'
 
 
 def signature(u: Unit) -> str:
@@ -391,10 +485,27 @@ def wrap_call(text: str, pad: str, limit: int = 110) -> str:
     if _closing(text, len(head)) != len(text) - 1:
         return text  # the first call is not the whole right-hand side, e.g. x.a(...).b(...)
     args = split_top_level(inner[:-1])
+    comp = _comprehension(args[0]) if len(args) == 1 else None
+    if comp is not None:  # f(*[item for i in ...]): the item on its own line, then each clause
+        elem, clauses = comp
+        lines = [f"{pad}    {wrap_call(elem, pad + '    ', limit)}"] + [f"{pad}    {c}" for c in clauses]
+        return f"{head}(*[\n" + "\n".join(lines) + f"\n{pad}])"
     if len(args) < 2:
         return text
     body = "".join(f"{pad}    {a},\n" for a in args)
     return f"{head}(\n{body}{pad})"
+
+
+def _comprehension(arg: str) -> tuple[str, list[str]] | None:
+    """`*[elem for a in x for b in y]` -> (elem, ['for a in x', 'for b in y']), else None."""
+    if not (arg.startswith("*[") and arg.endswith("]")) or _closing(arg, 1) != len(arg) - 1:
+        return None
+    inner = arg[2:-1]
+    cuts = [i for i, ch, depth in _depths(inner) if depth == 0 and inner.startswith(" for ", i)]
+    if not cuts:
+        return None
+    parts = [inner[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(inner)])]
+    return parts[0], parts[1:]
 
 
 def _depths(text: str, start: int = 0):

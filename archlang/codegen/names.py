@@ -117,11 +117,14 @@ def _walk_stmt(st, bound: set[str], out: list[str]) -> None:
     elif isinstance(st, S.Layer):
         for e in (*st.args, *(k.value for k in st.kwargs), *(st.inputs or ())):
             _walk_expr(e, bound, out)
-        if st.label and st.label.index is not None:
-            _walk_expr(st.label.index, bound, out)
+        for e in st.label.exprs if st.label else ():
+            _walk_expr(e, bound, out)
         bound.update(st.targets or ())
     elif isinstance(st, S.Group):
+        for e in (*st.label.exprs, *(st.inputs or ())):
+            _walk_expr(e, bound, out)
         _walk_body(st.body, set(bound), out)
+        bound.update(st.targets or ())
     elif isinstance(st, S.Residual):
         _walk_body(st.body, bound, out)
         _walk_body(st.shortcut or (), bound, out)
@@ -134,12 +137,13 @@ def _walk_stmt(st, bound: set[str], out: list[str]) -> None:
             _walk_body(body, bound, out)
         _walk_body(st.orelse or (), bound, out)
     elif isinstance(st, S.For):
-        _walk_expr(st.start, bound, out)
-        _walk_expr(st.stop, bound, out)
+        for e in (st.start, st.stop, *(st.label.exprs if st.label else ())):
+            _walk_expr(e, bound, out)
         inner = set(bound) | ({st.var} if st.var else set())
         _walk_body(st.body, inner, out)
     elif isinstance(st, S.Return):
-        _walk_expr(st.value, bound, out)
+        for e in st.values:
+            _walk_expr(e, bound, out)
 
 
 def _walk_expr(e, bound: set[str], out: list[str]) -> None:
@@ -151,26 +155,8 @@ def _walk_expr(e, bound: set[str], out: list[str]) -> None:
         for a in (*e.args, *(k.value for k in e.kwargs)):
             _walk_expr(a, bound, out)
     else:
-        for child in _children(e):
+        for child in S.children(e):
             _walk_expr(child, bound, out)
-
-
-def _children(e):
-    if isinstance(e, S.ListExpr):
-        return e.items
-    if isinstance(e, S.BinOp):
-        return (e.left, e.right)
-    if isinstance(e, S.Unary):
-        return (e.operand,)
-    if isinstance(e, S.Cond):
-        return (e.then, e.test, e.orelse)
-    if isinstance(e, S.Index):
-        return (e.value, *e.subs)
-    if isinstance(e, S.Slice):
-        return tuple(p for p in (e.lo, e.hi, e.step) if p is not None)
-    if isinstance(e, S.Attr):
-        return (e.value,)
-    return ()
 
 
 def _is_state(name: str) -> bool:

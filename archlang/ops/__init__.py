@@ -192,8 +192,8 @@ def check_args(op: OpDef, values: dict, spans: dict, span) -> None:
     """Every bound argument of `op` is a value its `Arg.check` accepts (run-time sizes, which only
     reshapes take, are checked by the shape rules instead)."""
     for arg in op.args:
-        value = values.get(arg.name, arg.default)
-        if arg.check is None or has_sym(value):
+        value = values.get(arg.name, REQUIRED)  # absent: not bound here (a computed buffer's shape)
+        if arg.check is None or value is REQUIRED or has_sym(value):
             continue
         want = arg.check(value)
         if want:

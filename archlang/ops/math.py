@@ -10,6 +10,7 @@ them owns parameters, and fvcore counts them as 0.
 from __future__ import annotations
 
 from .. import pycode as P
+from ..dtypes import LONG
 from ..shapes import Batch, ShapeError, dim_mul, fmt, norm_axis
 from . import Arg, OpDef, integer, one_of, optional, positive_int, register
 
@@ -26,8 +27,10 @@ _TORCH_DTYPES = {"float": "torch.float32", "long": "torch.long"}
 
 def _arange_call(a, ins):
     d = a["dtype"]
-    dtype = P.attr(ins[0], "dtype") if d.is_const and d.const is None else P.name(_TORCH_DTYPES[d.const])
-    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=dtype)
+    named = None if d.is_const and d.const is None else P.name(_TORCH_DTYPES[d.const])
+    if not ins:  # arange(n): a build-time tensor (long unless dtype says), computed in __init__
+        return P.call("torch.arange", a["end"], **({"dtype": named} if named else {}))
+    return P.call("torch.arange", a["end"], device=P.attr(ins[0], "device"), dtype=named or P.attr(ins[0], "dtype"))
 
 
 def _unary(name: str, doc: str) -> OpDef:
@@ -77,10 +80,11 @@ def _repeat_shape(a, ins):
 register(
     OpDef("arange", "function", (Arg("end", check=positive_int), Arg("dtype", None, optional(one_of(*_TORCH_DTYPES)))),
           shape=_arange_shape, call=_arange_call,
-          doc="The vector [0, 1, ..., end - 1], computed in forward on the device of the tensor argument "
-              "(which lends nothing else) and its dtype, or dtype=\"long\" for indices: arange(x, 16).",
+          doc="The vector [0, 1, ..., end - 1]: arange(x, 16) is computed in forward on the device of x "
+              "(which lends nothing else) and its dtype; arange(16) is a build-time tensor (long) for "
+              "buffers; dtype=\"long\" or \"float\" chooses the element type (long for indices).",
           traits=frozenset({"generator"}), literal={"dtype": tuple(_TORCH_DTYPES)},
-          dtype=lambda a, dtypes: a.dtype or dtypes[0], fx=("call_function:arange",)),
+          dtype=lambda a, dtypes: a.dtype or (dtypes[0] if dtypes else LONG), fx=("call_function:arange",)),
     _unary("sin", "Element-wise sine."),
     _unary("cos", "Element-wise cosine."),
     _unary("exp", "Element-wise exponential."),
