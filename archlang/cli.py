@@ -43,7 +43,9 @@ exit status: 0 when there is no structural difference, 1 when there is, 2 on err
 def _spec_options(p: argparse.ArgumentParser, fuse_help: str) -> None:
     """Options that pick what to compile, shared by build and viz."""
     p.add_argument("--variant", metavar="NAME", help="variant (default: the spec's default); timm model names "
-                   "work too, e.g. convnextv2_nano")
+                   "work too, e.g. convnextv2_nano; '?' lists them")
+    p.add_argument("--help-variants", action="store_true", help="list the spec's variants (names, timm names, "
+                   "input size, what each sets) and exit")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override a param, e.g. --set depths=[2,2,6,2] --set num_classes=10 (repeatable)")
     p.add_argument("--input", metavar="CxHxW", default=None,
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "help_variants", False) or getattr(args, "variant", None) == "?":
+            return run_help_variants(args)
         return {"build": run_build, "viz": run_viz, "diff": run_diff}[args.command](args)
     except ArchError as err:
         print(err.render(), file=sys.stderr)
@@ -145,6 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"internal error: {exc.__class__.__name__}: {exc}\n"
               "this is a bug in archlang; rerun with ARCHLANG_DEBUG=1 for a traceback", file=sys.stderr)
         return 70
+
+
+def run_help_variants(args) -> int:
+    from .program import load
+    from .summary import format_variants
+
+    text = format_variants(load(args.spec, allow_outside=args.allow_import_outside))
+    print("\n".join(printable(line) for line in text.split("\n")))  # names and paths are user text
+    return 0
 
 
 def run_viz(args) -> int:

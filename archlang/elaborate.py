@@ -18,6 +18,7 @@ from . import syntax as S
 from .bodies import choosable
 from .errors import ArchError, Span, did_you_mean
 from .evaluate import ExprEvaluator, describe
+from .inits import check_values
 from .ir import Graph, ModuleInfo
 from .limits import MAX_NODES, Budget
 from .lower import bind, block_signature, signature
@@ -77,6 +78,7 @@ class Elaborator(ExprEvaluator):
         x = self.add_node("input", [], {"shape": dims, **({"default": default} if default else {})}, frame,
                           self.input_span())
         out = self.body(model_body.stmts, frame, x)
+        check_values(model.inits, lambda e: self.const(e, frame, "an init argument"))
         self.graph.output = out.node
         self.graph.instances = dict(self.instances)
         return self.graph
@@ -370,6 +372,7 @@ class Elaborator(ExprEvaluator):
         self.depth += 1
         saved, self.outer_roles = self.outer_roles, ()
         out = self.body(self.lowering.block(bdef.name).stmts, child, named.get("x", inputs[0]))
+        check_values(bdef.inits, lambda e: self.const(e, child, "an init argument"))
         self.outer_roles = saved
         self.depth -= 1
         return out

@@ -138,7 +138,10 @@ class ExprEvaluator:
         if isinstance(base, Tensor):
             return self.tensor_index(base, e, frame)
         if isinstance(base, ShapeOf) and len(e.subs) == 1 and not isinstance(e.subs[0], S.Slice):
-            return Sym("dim", base.node, self.const(e.subs[0], frame, "an axis"))
+            axis = self.const(e.subs[0], frame, "an axis")
+            if not isinstance(axis, int) or isinstance(axis, bool):
+                raise ArchError(f"shape(t) takes an int axis, got {describe(axis)}", e.subs[0].span)
+            return Sym("dim", base.node, axis)
         if not isinstance(base, tuple):
             raise ArchError(f"cannot index {describe(base)}", e.value.span)
         if len(e.subs) != 1:

@@ -44,6 +44,7 @@ from .bodies import (  # noqa: F401
     plain_breaker,
 )
 from .errors import ArchError, Span, did_you_mean
+from .inits import check_rules
 from .ops import OPS, OpDef, meanings
 from .phases import BOTH, BUILD, FORWARD, Scope
 
@@ -208,6 +209,7 @@ class Lowering:
             where = Where(False, Scope(bdef.inputs), f"block '{name}'")
             self.lowered[name] = LBody(self.stmts(bdef.body, where))
             outputs_of(bdef.body)  # every return of the block gives the same number of tensors
+            check_rules(bdef)
         return self.lowered[name]
 
     def group(self, stmts, owner: str) -> LBody:
@@ -468,6 +470,7 @@ def lower_program(program) -> tuple[LBody, Lowering]:
     lowering = Lowering(program.blocks)
     model = program.model
     body = lowering.stmts(model.body, Where(False, Scope(("x",)), "the model body"))
+    check_rules(model)
     if outputs_of(model.body) != 1:
         ret = next(st for st in S.walk(model.body) if isinstance(st, S.Return))
         raise ArchError("the model returns one tensor", ret.span, hint="return the logits")

@@ -135,6 +135,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> ArchError:
     expected = sorted({describe_terminal(t) for t in exc.expected if not t.startswith("__")})
     shown = "end of line" if tok.type == "_NL" else f"'{tok.value}'"
     hint = _KEYWORD_HINTS.get(str(tok.value))
+    before = (exc.token_history or [None])[-1]  # a keyword written as a name: `init = ...`, `repeat: ...`
+    if hint is None and tok.type in ("EQUAL", "COLON") and before is not None and before.value.isalpha() \
+            and before.type == before.value.upper():
+        hint = f"'{before.value}' is a keyword of the language; name this something else"
     if hint is None and expected:
         hint = "expected " + ", ".join(expected[:6]) + (" ..." if len(expected) > 6 else "")
     return ArchError(f"unexpected {shown}", span, hint=hint)
@@ -227,9 +231,10 @@ class _Builder(Transformer):
         _check_unique(params or ())
         inputs = inputs or [("x", None)]
         _check_inputs(inputs, params or ())
+        body, inits = _take_inits(body)
         return "block", S.BlockDef(str(name), tuple(params or ()), body, tuple(r.name for r in roles),
                                    self.tsp(name), self.path, tuple(n for n, _ in inputs),
-                                   tuple(sp for _, sp in inputs if sp is not None))
+                                   tuple(sp for _, sp in inputs if sp is not None), inits)
 
     def tensor_inputs(self, meta, c):
         return [(str(t), self.tsp(t)) for t in c]
@@ -242,7 +247,9 @@ class _Builder(Transformer):
 
     def model_def(self, meta, c):
         roles, body = c[:-1], c[-1]
-        return "model", S.BlockDef("model", (), body, tuple(r.name for r in roles), self.sp(meta), self.path)
+        body, inits = _take_inits(body)
+        return "model", S.BlockDef("model", (), body, tuple(r.name for r in roles), self.sp(meta), self.path,
+                                   inits=inits)
 
     def role(self, meta, c):
         return _Role(str(c[0]), self.tsp(c[0]))
@@ -256,6 +263,8 @@ class _Builder(Transformer):
     # -- statements
     def stmt(self, meta, c):
         roles, st = c[:-1], c[-1]
+        if isinstance(st, S.InitRule) and roles:
+            raise ArchError("a role says what a module is for; an init rule makes no module", roles[0].span)
         if isinstance(st, _Seq):  # nested layers run first; roles belong to the written statement
             return _Seq(st.pre[:-1] + [_with_roles(st.last, tuple(r.name for r in roles)) if roles else st.last])
         if roles:
@@ -357,6 +366,18 @@ class _Builder(Transformer):
 
     def pass_(self, meta, c):
         return S.Pass(self.sp(meta))
+
+    def init_rule(self, meta, c):
+        items = [i for i in c if isinstance(i, S.InitItem)]
+        *ops, within = c[:len(c) - len(items)]
+        return S.InitRule(tuple((str(t), self.tsp(t)) for t in ops),
+                          (str(within), self.tsp(within)) if within is not None else None,
+                          tuple(items), self.sp(meta))
+
+    def init_item(self, meta, c):
+        name, args = c
+        pos, kw = _split_args(args)
+        return S.InitItem(str(name), pos, kw, self.tsp(name))
 
     def label(self, meta, c):
         return S.Label(str(c[0]), c[1] if len(c) > 1 else None, self.sp(meta))
@@ -500,13 +521,27 @@ def _flatten(items) -> tuple:
     return tuple(out)
 
 
+def _take_inits(body: tuple) -> tuple[tuple, tuple]:
+    """A body's statements and its init rules, which belong at its top level only."""
+    rules = tuple(st for st in body if isinstance(st, S.InitRule))
+    rest = tuple(st for st in body if not isinstance(st, S.InitRule))
+    for st in S.walk(rest):
+        if isinstance(st, S.InitRule):
+            raise ArchError("an init rule belongs at the top of a block or the model body", st.span,
+                            hint="it applies to the modules that whole body builds (`in NAME` narrows it)")
+    return rest, rules
+
+
 def _check_inputs(inputs, params) -> None:
     seen: dict[str, Span] = {}
-    names = {p.name for p in params}
+    names = {p.name: p.span for p in params}
     for name, span in inputs:
         if name in seen:
             raise ArchError(f"tensor input '{name}' is declared twice", span,
                             notes=(("first declared here", seen[name]),))
+        if name in names and span is None:  # the implicit input x
+            raise ArchError(f"parameter '{name}' would hide the block's tensor input {name}", names[name],
+                            hint="rename the parameter (x is the tensor a block takes unless it declares others)")
         if name in names:
             raise ArchError(f"'{name}' is both a parameter and a tensor input", span,
                             hint="parameters are compile-time values; tensor inputs are the forward arguments")

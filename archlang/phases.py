@@ -17,6 +17,7 @@ from __future__ import annotations
 from . import syntax as S
 from .binding import plan_call
 from .errors import ArchError, Span
+from .ops import OPS
 
 FORWARD, BUILD, MIXED = "forward", "build", "mixed"
 BOTH = "both"  # a computed buffer or weight: forward reads the tensor the module owns, build-time code its values
@@ -64,10 +65,10 @@ class Scope:
         if found[BUILD] is not None and found[FORWARD] is not None:
             raise forward_reads(found[BUILD])
         if found[BUILD] is not None:
-            return BUILD
+            return _deterministic(e, BUILD)
         if found[FORWARD] is not None:
             return FORWARD
-        return both if found[BOTH] is not None else None
+        return _deterministic(e, both) if found[BOTH] is not None else None
 
     def forward(self, e: S.Expr, blocks) -> None:
         """`e` is evaluated in forward: it may not read a build-time tensor."""
@@ -102,26 +103,22 @@ class Scope:
                 return
             if plan_call(e, blocks).build:
                 yield e, BUILD
-        for child in _children(e):
+        for child in S.children(e):
             yield from self._parts(child, blocks, sizes_only)
 
 
-def _children(e: S.Expr):
-    if isinstance(e, S.Call):
-        return (*e.args, *(k.value for k in e.kwargs))
-    if isinstance(e, S.ListExpr):
-        return e.items
-    if isinstance(e, S.BinOp):
-        return (e.left, e.right)
-    if isinstance(e, S.Unary):
-        return (e.operand,)
-    if isinstance(e, S.Cond):
-        return (e.then, e.test, e.orelse)
-    if isinstance(e, S.Index):
-        return (e.value, *e.subs)
-    if isinstance(e, S.Slice):
-        return tuple(p for p in (e.lo, e.hi, e.step) if p is not None)
-    return ()
+def _deterministic(e: S.Expr, kind: str) -> str:
+    """A build-time tensor is computed once, when the module is built: a random op (dropout,
+    drop-path: trait "dropout") has no meaning there."""
+    if kind == BUILD:
+        for sub in S.subexprs(e):
+            if isinstance(sub, S.Call) and isinstance(sub.func, S.Name):
+                op = OPS.get(sub.func.id)
+                if op is not None and op.has("dropout"):
+                    raise ArchError(f"{op.name} is random in training and the identity in eval, but this tensor "
+                                    "is computed once, when the module is built", sub.span,
+                                    hint=f"apply {op.name} in forward, to a tensor forward computes")
+    return kind
 
 
 def forward_reads(part: S.Expr) -> ArchError:

@@ -93,9 +93,19 @@ def children(graph: Graph, path: str, first: dict[str, int]) -> list[str]:
     return sorted(kids, key=first.get)
 
 
+def items_of(graph: Graph, path: str, first) -> list[str]:
+    """The items of a container: a loop's ModuleList, or a group that is a plain sequence of
+    numbered modules (an nn.Sequential, e.g. blocks.0, blocks.1, ... written as nested loops)."""
+    info = graph.modules[path]
+    kids = children(graph, path, first) if info.kind in ("container", "group") else []
+    numbered = bool(kids) and all(k.rpartition(".")[2].isdigit() and graph.modules[k].kind in ("block", "group")
+                                  for k in kids)
+    return kids if info.kind == "container" or numbered else []
+
+
 def _rows_of(graph: Graph, top: str, first, last) -> list[Row]:
     info = graph.modules[top]
-    items = children(graph, top, first) if info.kind == "container" else []
+    items = items_of(graph, top, first)
     if items and any("stage" in graph.roles_of(i) for i in items):
         return [_row(graph, i, (i,), _with_stage(graph, i), first, last) for i in items]
     if items and all(graph.modules[i].kind in ("block", "group") for i in items):
@@ -138,9 +148,9 @@ def block_count(graph: Graph, paths: tuple[str, ...], first) -> int | None:
     def inside(p):
         return any(p == q or p.startswith(q + ".") for q in paths)
 
-    containers = [p for p, info in graph.modules.items()
-                  if info.kind == "container" and inside(p) and "downsample" not in graph.roles_of(p)]
+    containers = [p for p in graph.modules
+                  if inside(p) and "downsample" not in graph.roles_of(p) and items_of(graph, p, first)]
     outer = [p for p in containers if not any(p.startswith(q + ".") for q in containers)]
     if not outer:
         return None
-    return sum(len(children(graph, c, first)) for c in outer)
+    return sum(len(items_of(graph, c, first)) for c in outer)

@@ -1,13 +1,17 @@
-"""The human-readable build summary: one row per stem, stage and head, then totals.
+"""The human-readable summaries: a build's table (one row per stem, stage and head, then
+totals), and a spec's list of variants (`archlang build SPEC --help-variants`).
 
-Rows come from `structure.summary_rows` (so stages are found even where the spec marks none);
-each shows its output shape, the layout of that output read from the IR (BCHW, BHWC, BNC, BC:
-which axis holds channels), how many blocks it holds, and its params and MACs.
+Build rows come from `structure.summary_rows` (so stages are found even where the spec marks
+none); each shows its output shape, the layout of that output read from the IR (BCHW, BHWC, BNC,
+BC: which axis holds channels), how many blocks it holds, and its params and MACs. The variant list
+is read from the spec alone (nothing is elaborated), so it is instant for any number of variants.
 """
 
 from __future__ import annotations
 
+from . import syntax as S
 from .axes import channel_axes, layout_name
+from .values import show_value
 
 FOUND = "*"  # marks a role found from the structure rather than written in the spec
 
@@ -44,3 +48,42 @@ def format_summary(compiled) -> str:
         lines.append(f"  {FOUND} stage found from the structure (the spec has no @stage): "
                      "a run of blocks with one output shape")
     return "\n".join(lines)
+
+
+def format_variants(program) -> str:
+    """Every variant of `program`: its names, the input it builds at, and what it sets."""
+    from .program import literal, resolve_settings
+
+    default = program.default or next(iter(program.variants), None)
+    lines = [f"{program.family}: {len(program.variants)} variant{'s' * (len(program.variants) != 1)} in "
+             f"{program.path}" + (f" (default {default})" if default else ""), ""]
+    if not program.variants:
+        return "\n".join(lines + ["  the spec declares no variants: it builds with its params' defaults"])
+    rows = []
+    for name, v in program.variants.items():
+        settings = resolve_settings(program, name, None)[1]
+        sets = ([f"extends {v.extends}"] if v.extends else []) + \
+            [f"{kw.name}={show_value(literal(kw.value))}" for kw in v.values]
+        rows.append((name + " *" * (name == default), ", ".join(v.aka), _input_text(program, settings),
+                     "; ".join(sets)))
+    header = ("variant", "aka", "input", "sets")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(3)]
+    for r in (header, *rows):
+        lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]).rstrip())
+    lines += ["", "  * the default. --variant takes a name or an aka; --set KEY=VALUE overrides any param."]
+    if any(c.isalpha() for r in rows for c in r[2]):
+        lines.append("  A name in the input is a run-time size: any size works (224 unless --input says).")
+    return "\n".join(lines)
+
+
+def _input_text(program, settings) -> str:
+    """The input line's sizes after the batch, as `archlang build` takes them by default: fixed
+    sizes as numbers, run-time names as written (any size; 224 when not given)."""
+    if program.input is None:
+        return "any"
+    parts = []
+    for e in program.input[0][1:]:
+        value = settings.get(e.id) if isinstance(e, S.Name) else getattr(e, "value", None)
+        parts.append(str(value) if isinstance(value, int) and not isinstance(value, bool) else
+                     e.id if isinstance(e, S.Name) else "?")
+    return "x".join(parts)

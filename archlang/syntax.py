@@ -218,6 +218,31 @@ class Pass(Stmt):
     pass
 
 
+# ---------------------------------------------------------------- init rules
+
+
+@dataclass(frozen=True)
+class InitItem:
+    """`weight(init = "trunc_normal", std = 0.02)` inside an init rule: how to set one parameter."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class InitRule:
+    """`init linear, conv2d [in label] { weight(...); bias(...) }`: the modules of these ops that the
+    body builds (under `within`, a label of the body, when given) get their parameters set so, at
+    the end of the body's constructor. Kept on the BlockDef, not among its statements."""
+
+    ops: tuple[tuple[str, Span], ...]
+    within: tuple[str, Span] | None
+    items: tuple[InitItem, ...]
+    span: Span
+
+
 # ---------------------------------------------------------------- top level
 
 
@@ -258,6 +283,7 @@ class BlockDef:
     file: str
     inputs: tuple[str, ...] = ("x",)
     input_spans: tuple[Span, ...] = ()
+    inits: tuple[InitRule, ...] = ()  # weight initialisation rules, in order (see InitRule)
 
 
 @dataclass(frozen=True)
@@ -350,12 +376,25 @@ def map_bodies(st: Stmt, fn) -> Stmt:
 
 def subexprs(e: Expr):
     """`e` and every expression inside it."""
+    yield e
+    for child in _fields(e):
+        yield from subexprs(child)
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    """The expressions directly inside `e`: a call's arguments (not the name it calls), a list's
+    items, operands, a subscript's value and subscripts, a slice's bounds."""
+    return tuple(_fields(e, skip="func" if isinstance(e, Call) else None))
+
+
+def _fields(e: Expr, skip: str | None = None):
     import dataclasses
 
-    yield e
     for f in dataclasses.fields(e):
+        if f.name == skip:
+            continue
         value = getattr(e, f.name)
         for item in value if isinstance(value, tuple) else (value,):
             item = item.value if isinstance(item, Kwarg) else item
             if isinstance(item, Expr):
-                yield from subexprs(item)
+                yield item

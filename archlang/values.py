@@ -12,7 +12,7 @@ import math
 import operator
 from dataclasses import dataclass
 
-from .shapes import Batch, dim_div, dim_mul
+from .shapes import Batch, ShapeError, dim_div, dim_mul, fmt
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,11 @@ def resolve(value, input_shape, shapes):
         if value.kind == "input":
             return input_shape[value.a]
         if value.kind == "dim":
-            return shapes[value.a][value.b]
+            shape = shapes[value.a]
+            if not -len(shape) <= value.b < len(shape):
+                raise ShapeError(f"shape(t)[{value.b}] reads an axis t does not have: t is {fmt(shape)}",
+                                 hint=f"t has {len(shape)} axes: 0 to {len(shape) - 1}, or -1 to -{len(shape)}")
+            return shape[value.b]
         a, b = resolve(value.a, input_shape, shapes), resolve(value.b, input_shape, shapes)
         if value.kind == "*":
             return dim_mul(a, b)
@@ -102,6 +106,16 @@ def make_divisible(v, divisor=8, min_value=None, round_limit=0.9):
     return new_v
 
 
+def linspace(start, stop, n):
+    """n evenly spaced numbers from start to stop, both included (torch.linspace(...).tolist(),
+    in double precision): a schedule, such as drop-path rates rising over the blocks."""
+    if type(n) is not int or n < 0:
+        raise ValueError(f"the number of points must be an int >= 0, got {n!r}")
+    if n == 1:
+        return (float(start),)
+    return tuple(start + (stop - start) * (i / (n - 1)) for i in range(n))  # the last one is stop
+
+
 # name -> (function, emitted helper name or Python builtin, doc)
 BUILTINS = {
     "len": (len, "len", "number of items in a list"),
@@ -117,4 +131,7 @@ BUILTINS = {
                        "make_divisible(v, divisor = 8, min_value = none, round_limit = 0.9): v rounded to the "
                        "nearest multiple of divisor, at least min_value (none: divisor), one divisor more when "
                        "rounding lost over 1 - round_limit of v (timm's rule)"),
+    "linspace": (linspace, "linspace",
+                 "linspace(start, stop, n): a list of n evenly spaced numbers from start to stop, both "
+                 "included (torch.linspace as a list): per-block schedules such as drop-path rates"),
 }

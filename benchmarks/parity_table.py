@@ -7,9 +7,9 @@ against `timm.utils.reparameterize_model` (params at full size, logits against t
 and against our train form, MACs against fvcore on timm's fused model).
 
 Params are compared at full size (timm on the meta device); logits, state_dict loading and
-MACs use the same reduced depths as the test suite for the largest variants (tests/oracle.py),
-at 224 x 224 except FastViT (256 x 256, its models' input size).
-The numbers the tests assert, printed, so a note can quote them.
+MACs use the same reduced depths as the test suite for the largest variants (tests/oracle.py)
+unless `--full`, at each variant's own input size (the spec's input line: 256 for FastViT, 384
+for a *_384 MaxViT). The numbers the tests assert, printed, so a note can quote them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the oracle's variant table and helper
 
 import timm  # noqa: E402
 import torch  # noqa: E402
-from oracle import FASTVIT, FASTVIT_SIZE, VARIANTS, fvcore_macs, max_diff, randomize, spec, timm_model  # noqa: E402
+from oracle import FASTVIT, VARIANTS, fvcore_macs, max_diff, randomize, spec, timm_model  # noqa: E402
 from timm.utils.model import reparameterize_model  # noqa: E402
 
 import archlang  # noqa: E402
@@ -32,64 +32,75 @@ import archlang  # noqa: E402
 FUSABLE = ("repvit", "fastvit")
 
 
-def row(family: str, variant: str, timm_name: str, overrides: dict | None, size=(3, 224, 224)) -> str:
-    overrides = overrides or {}
-    full = archlang.stats(spec(family), variant, input_size=size)["params"]
-    ref_full = sum(p.numel() for p in timm_model(timm_name, meta=True).parameters())
+def _depth(overrides: dict) -> str:
+    return "full" if not overrides else ",".join(f"{k}={v}" for k, v in overrides.items())
+
+
+def _ours_and_timm(family: str, variant: str, timm_name: str, overrides: dict):
+    """Our train-form module and timm's, with the same seeded weights (BN statistics measured at
+    the variant's input size), and that size."""
+    size = tuple(archlang.stats(spec(family), variant, overrides)["input"])
     ref = timm_model(timm_name, **overrides)
     state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size)
-    model = archlang.load_timm(archlang.build(spec(family), variant, overrides, input_size=size), state)
+    model = archlang.load_timm(archlang.build(spec(family), variant, overrides), state)
+    return model, ref, size
+
+
+def row(family: str, variant: str, timm_name: str, overrides: dict | None) -> str:
+    overrides = overrides or {}
+    full = archlang.stats(spec(family), variant)["params"]
+    ref_full = sum(p.numel() for p in timm_model(timm_name, meta=True).parameters())
+    model, ref, size = _ours_and_timm(family, variant, timm_name, overrides)
     x = torch.randn(2, *size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         diff = max_diff(model(x), ref(x))
-    ir, fv = archlang.stats(spec(family), variant, overrides, input_size=size)["macs"], fvcore_macs(ref, size)
-    at = "full" if not overrides else ",".join(f"{k}={v}" for k, v in overrides.items())
-    return (f"| {timm_name} | {size[-1]} | {full:,} | {ref_full:,} | {at} | {diff:.1e} | {ir / 1e9:.4f} "
-            f"| {fv / 1e9:.4f} | {100 * (ir - fv) / fv:+.3f}% |")
+    ir, fv = archlang.stats(spec(family), variant, overrides)["macs"], fvcore_macs(ref, size)
+    shown = "x".join(map(str, size))
+    return (f"| {timm_name} | {full:,} | {ref_full:,} | {shown} | {_depth(overrides)} | {diff:.1e} "
+            f"| {ir / 1e9:.4f} | {fv / 1e9:.4f} | {100 * (ir - fv) / fv:+.3f}% |")
 
 
-def fused_row(family: str, variant: str, timm_name: str, overrides: dict | None, size=(3, 224, 224)) -> str:
+def fused_row(family: str, variant: str, timm_name: str, overrides: dict | None) -> str:
     overrides = overrides or {}
-    full = archlang.stats(spec(family), variant, input_size=size, fuse=True)["params"]
+    full = archlang.stats(spec(family), variant, fuse=True)["params"]
     with torch.device("meta"):
         ref_full = sum(p.numel() for p in reparameterize_model(timm_model(timm_name, meta=True)).parameters())
-    ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size)
-    ours = archlang.load_timm(archlang.build(spec(family), variant, overrides, input_size=size), state)
+    ours, ref, size = _ours_and_timm(family, variant, timm_name, overrides)
     fused, ref_fused = archlang.fuse(ours), reparameterize_model(copy.deepcopy(ref))
     x = torch.randn(2, *size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         got = fused(x)
         to_timm, to_train = max_diff(got, ref_fused(x)), max_diff(got, ours(x))
-    ir = archlang.stats(spec(family), variant, overrides, input_size=size, fuse=True)["macs"]
+    ir = archlang.stats(spec(family), variant, overrides, fuse=True)["macs"]
     fv = fvcore_macs(ref_fused, size)
-    at = "full" if not overrides else ",".join(f"{k}={v}" for k, v in overrides.items())
-    return (f"| {timm_name} | {size[-1]} | {full:,} | {ref_full:,} | {at} | {to_timm:.1e} | {to_train:.1e} "
-            f"| {ir / 1e9:.4f} | {fv / 1e9:.4f} | {100 * (ir - fv) / fv:+.3f}% |")
+    shown = "x".join(map(str, size))
+    return (f"| {timm_name} | {full:,} | {ref_full:,} | {shown} | {_depth(overrides)} | {to_timm:.1e} "
+            f"| {to_train:.1e} | {ir / 1e9:.4f} | {fv / 1e9:.4f} | {100 * (ir - fv) / fv:+.3f}% |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, fastvit)")
+    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit, fastvit)")
     parser.add_argument("--fused", action="store_true", help="the deploy forms (RepViT, FastViT) against timm's")
     parser.add_argument("--full", action="store_true", help="logits and MACs at full size too (slow)")
     args = parser.parse_args()
     timm.layers.set_fused_attn(False)
     torch.set_num_threads(2)
-    print(f"timm {timm.__version__}, torch {torch.__version__}; logits: eval, fp32, seeded weights, batch 2")
+    print(f"timm {timm.__version__}, torch {torch.__version__}; logits: eval, fp32, seeded weights, batch 2 "
+          "at each variant's input size")
     if args.fused:
-        print("| timm model | input | fused params (IR) | fused params (timm) | logits/MACs at | max |Δ| vs timm "
+        print("| timm model | fused params (IR) | fused params (timm) | input | logits/MACs at | max |Δ| vs timm "
               "fused | max |Δ| vs train form | fused GMACs IR | GMACs fvcore | Δ |")
-        print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|")
     else:
-        print("| timm model | input | params (IR) | params (timm) | logits/MACs at | max |Δlogit| | GMACs IR "
+        print("| timm model | params (IR) | params (timm) | input | logits/MACs at | max |Δlogit| | GMACs IR "
               "| GMACs fvcore | Δ |")
-        print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
-    rows = [(*v, (3, 224, 224)) for v in VARIANTS] + [("fastvit", *v, FASTVIT_SIZE) for v in FASTVIT]
-    for family, variant, timm_name, overrides, size in rows:
+        print("|---|---:|---:|---|---|---:|---:|---:|---:|")
+    rows = list(VARIANTS) + [("fastvit", *v) for v in FASTVIT]
+    for family, variant, timm_name, overrides in rows:
         if args.family in (None, family) and (not args.fused or family in FUSABLE):
             make = fused_row if args.fused else row
-            print(make(family, variant, timm_name, None if args.full else overrides, size), flush=True)
+            print(make(family, variant, timm_name, None if args.full else overrides), flush=True)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 
 # (spec, variant, timm model, overrides used for the logits/FLOPs check: reduced depth for
-# variants that are slow at full size on 2 CPU cores; params are always checked at full size)
+# variants that are slow at full size on 2 CPU cores; params are always checked at full size).
+# Inputs are each variant's own size: what the spec's input line fixes, else 3x224x224.
 SMALL = None
+ONE_PER_STAGE = {"depths": [1, 1, 1, 1]}
 VARIANTS = [
     ("convnext", "atto", "convnext_atto", SMALL),
     ("convnext", "femto", "convnext_femto", SMALL),
@@ -39,6 +41,36 @@ VARIANTS = [
     ("repvit", "m1_1", "repvit_m1_1", SMALL),
     ("repvit", "m1_5", "repvit_m1_5", {"depth": [2, 2, 4, 2]}),
     ("repvit", "m2_3", "repvit_m2_3", {"depth": [2, 2, 4, 2]}),
+    # MaxViT at each variant's own resolution (the spec's input line), which fixes the partition size.
+    # One block per stage runs MBConv, block and grid attention and the stride-2 first block at every
+    # width and partition size; the pico variants run whole (stride-1 blocks, identity shortcuts).
+    ("maxvit", "tiny_tf", "maxvit_tiny_tf_224", ONE_PER_STAGE),
+    ("maxvit", "tiny_tf_384", "maxvit_tiny_tf_384", ONE_PER_STAGE),
+    ("maxvit", "tiny_tf_512", "maxvit_tiny_tf_512", ONE_PER_STAGE),
+    ("maxvit", "small_tf", "maxvit_small_tf_224", ONE_PER_STAGE),
+    ("maxvit", "small_tf_384", "maxvit_small_tf_384", ONE_PER_STAGE),
+    ("maxvit", "small_tf_512", "maxvit_small_tf_512", ONE_PER_STAGE),
+    ("maxvit", "base_tf", "maxvit_base_tf_224", ONE_PER_STAGE),
+    ("maxvit", "base_tf_384", "maxvit_base_tf_384", ONE_PER_STAGE),
+    ("maxvit", "base_tf_512", "maxvit_base_tf_512", ONE_PER_STAGE),
+    ("maxvit", "large_tf", "maxvit_large_tf_224", ONE_PER_STAGE),
+    ("maxvit", "large_tf_384", "maxvit_large_tf_384", ONE_PER_STAGE),
+    ("maxvit", "large_tf_512", "maxvit_large_tf_512", ONE_PER_STAGE),
+    ("maxvit", "xlarge_tf", "maxvit_xlarge_tf_224", ONE_PER_STAGE),
+    ("maxvit", "xlarge_tf_384", "maxvit_xlarge_tf_384", ONE_PER_STAGE),
+    ("maxvit", "xlarge_tf_512", "maxvit_xlarge_tf_512", ONE_PER_STAGE),
+    ("maxvit", "tiny_rw", "maxvit_tiny_rw_224", ONE_PER_STAGE),
+    ("maxvit", "tiny_rw_256", "maxvit_tiny_rw_256", ONE_PER_STAGE),
+    ("maxvit", "nano_rw", "maxvit_nano_rw_256", ONE_PER_STAGE),
+    ("maxvit", "pico_rw", "maxvit_pico_rw_256", SMALL),
+    ("maxvit", "tiny_pm", "maxvit_tiny_pm_256", ONE_PER_STAGE),
+    ("maxvit", "rmlp_tiny_rw", "maxvit_rmlp_tiny_rw_256", ONE_PER_STAGE),
+    ("maxvit", "rmlp_nano_rw", "maxvit_rmlp_nano_rw_256", ONE_PER_STAGE),
+    ("maxvit", "rmlp_pico_rw", "maxvit_rmlp_pico_rw_256", SMALL),
+    ("maxvit", "rmlp_small_rw", "maxvit_rmlp_small_rw_224", ONE_PER_STAGE),
+    ("maxvit", "rmlp_small_rw_256", "maxvit_rmlp_small_rw_256", ONE_PER_STAGE),
+    ("maxvit", "rmlp_base_rw", "maxvit_rmlp_base_rw_224", ONE_PER_STAGE),
+    ("maxvit", "rmlp_base_rw_384", "maxvit_rmlp_base_rw_384", ONE_PER_STAGE),
 ]
 
 

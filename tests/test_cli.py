@@ -44,7 +44,7 @@ def test_json_summary(tmp_path, capsys):
     assert data["flops"] == 2 * data["macs"]
     assert sum(s["params"] for s in data["stages"]) == data["params"]
     assert sum(s["macs"] for s in data["stages"]) == data["macs"]
-    assert [s["name"] for s in data["stages"]][:2] == ["patch_embed", "blocks"]
+    assert [s["name"] for s in data["stages"]][:3] == ["patch_embed", "pos_drop", "blocks"]
 
 
 def test_overrides_and_input_size(tmp_path, capsys):
@@ -87,3 +87,26 @@ def test_help_is_complete(capsys, args):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage: archlang" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", [["--help-variants"], ["--variant", "?"]])
+def test_variant_list(tmp_path, capsys, monkeypatch, flag):
+    """--help-variants (or --variant ?) lists every variant from the spec alone and writes nothing."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "build", spec("deit"), *flag)
+    assert code == 0 and err == "" and not (tmp_path / "build").exists()
+    lines = out.splitlines()
+    assert lines[0] == f"deit: 6 variants in {spec('deit')} (default tiny)"
+    assert lines[2].split() == ["variant", "aka", "input", "sets"]
+    assert lines[3].split() == ["tiny", "*", "deit_tiny_patch16_224", "3x224x224", "embed_dim=192;", "num_heads=3"]
+    assert "tiny_distilled   deit_tiny_distilled_patch16_224   3x224x224  extends tiny; distilled=true" in out
+
+
+def test_variant_list_shows_run_time_sizes_and_bad_specs_fail(tmp_path, capsys):
+    code, out, _ = run(capsys, "viz", spec("convnext"), "--help-variants")
+    assert code == 0 and "  atto      convnext_atto     3xHxW  depths=[2, 2, 6, 2];" in out
+    assert "A name in the input is a run-time size" in out
+    bad = tmp_path / "bad.arch"
+    bad.write_text("param w = 8\nvariant a extends b { w = 4 }\nmodel { pass }\n")
+    code, _, err = run(capsys, "build", str(bad), "--help-variants")
+    assert code == 2 and "variant 'a' extends unknown variant 'b'" in err and "bad.arch:2:" in err

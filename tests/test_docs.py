@@ -64,9 +64,11 @@ def test_sketch_full_size_variants_check(path):
 @pytest.mark.parametrize("sketch,variant,timm_name,overrides", [
     ("hiera", "tiny", "hiera_tiny_224", {"embed_dim": 16, "num_heads": 2, "stages": [1, 2, 2, 1]}),
     ("eva02", "tiny", "eva02_tiny_patch14_224", {"embed_dim": 128, "num_heads": 2, "depth": 2, "num_classes": 10}),
-], ids=["hiera", "eva02"])
+    ("maxvit", "tiny", "maxvit_tiny_tf_224", {"depths": [1, 1, 1, 1], "num_classes": 10}),
+], ids=["hiera", "eva02", "maxvit"])
 def test_sketch_matches_timm(sketch, variant, timm_name, overrides):
-    """Hiera (mask units as spatial windows) and EVA-02 (RoPE) give timm's logits with its weights."""
+    """Hiera (mask units as spatial windows), EVA-02 (RoPE) and MaxViT (the tf relative position
+    bias, TF 'same' padding) give timm's logits with its weights."""
     import timm
 
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
@@ -74,6 +76,7 @@ def test_sketch_matches_timm(sketch, variant, timm_name, overrides):
     gen = torch.Generator().manual_seed(0)
     state = {k: torch.randn(v.shape, generator=gen) * 0.2 if v.is_floating_point() else v
              for k, v in ref.state_dict().items()}
+    state = {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in state.items()}  # BN: var > 0
     ref.load_state_dict(state)
     model = archlang.build(str(DOCS / "sketches" / f"{sketch}.arch"), variant, overrides)
     model.load_state_dict(state)  # strict: the same names and shapes

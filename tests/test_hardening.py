@@ -254,8 +254,9 @@ def test_row06_load_timm_changes_nothing_on_a_mismatch():
      "argument 'approximate' of gelu must be one of \"none\", \"tanh\", got \"bogus\""),
     ('g = weight([8], init = "bogus")', '"bogus"',
      "argument 'init' of weight must be a number or one of \"zeros\", \"ones\", \"normal\", \"trunc_normal\", "
-     "got \"bogus\""),
+     "or a list of numbers, got \"bogus\""),
     ("d: dropout(p = 2.0)", "2.0", "argument 'p' of dropout must be a number from 0 to 1, got 2.0"),
+    ("d: drop_path(p = 1.5)", "1.5", "argument 'p' of drop_path must be a number from 0 to 1, got 1.5"),
     ("c2: conv2d(8, int(1e308) ** 20, 3)", "int(1e308)",
      f"this integer is too large: the limit is {MAX_INT:,} (2**63 - 1)"),
     ("c2: conv2d(8, 8, 3, groups = 0)", "0)", "argument 'groups' of conv2d must be a positive int, got 0"),

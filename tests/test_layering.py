@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "limits", "shapes", "dtypes", "pycode", "einpattern", "values")),
     ("front end", ("syntax", "parser", "program", "pynames", "sources")),
-    ("IR and elaboration", ("ir", "ops", "phases", "bodies", "binding", "lower", "evaluate", "elaborate",
+    ("IR and elaboration", ("ir", "ops", "phases", "bodies", "binding", "inits", "lower", "evaluate", "elaborate",
                             "structure", "axes")),
     ("passes", ("passes",)),
     ("codegen", ("codegen",)),

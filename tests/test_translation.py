@@ -131,8 +131,8 @@ def test_dropped_residual_add_is_caught():
     message = validation_error(c)
     add = [n for n in c.graph.nodes() if n.op == "add"][-2]  # the last block's attention residual
     assert f"IR %{add.id} add @blocks.1 ({c.program.where(add.span)}) differs: the IR has " \
-           "call_function:add -> [2, 197, 192] from 2 inputs, the module has call_module:Linear " \
-           "'blocks.1.attn.proj' -> [2, 197, 192] from 1 input" in message
+           "call_function:add -> [2, 197, 192] from 2 inputs, the module has call_module:DropPath " \
+           "'blocks.1.drop_path1' -> [2, 197, 192] from 1 input" in message
 
 
 SHARED = """

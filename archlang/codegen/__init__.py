@@ -15,6 +15,7 @@ from ..errors import ArchError
 from ..program import Program, literal
 from .classes import ClassEmitter, Unit, render_line
 from .helpers import HELPERS, needed
+from .inits import rule_names
 from .names import camel, free_names, unique
 from .sequential import layer_table, sequential_items
 
@@ -49,7 +50,9 @@ class ModuleEmitter:
         if block in self._threaded:
             return self._threaded[block]
         bdef = self.program.blocks[block]
-        names = free_names(bdef.body, {p.name for p in bdef.params} | set(bdef.inputs))
+        bound = {p.name for p in bdef.params} | set(bdef.inputs)
+        names = free_names(bdef.body, bound)
+        names += [n for n in rule_names(bdef.inits) if n not in names and n not in bound]
         need = {n: "it" for n in names if n in self.settings}
         for callee in _callees(bdef.body):
             if callee in self.program.blocks and callee not in stack:
@@ -80,7 +83,7 @@ class ModuleEmitter:
         self.block_names[block] = name
         params = [(p.name, P.lit(literal(p.default)) if p.default is not None else None) for p in bdef.params]
         unit = Unit(name, "block", params, self.threaded(block), bdef.body, self.lowering.block(block).stmts,
-                    bdef.span, doc=_block_doc(bdef), inputs=bdef.inputs)
+                    bdef.span, doc=_block_doc(bdef), inputs=bdef.inputs, inits=bdef.inits)
         self.emit_unit(unit)
         return name
 
@@ -122,7 +125,7 @@ class ModuleEmitter:
         name = self.class_name(camel(self.program.family))
         return Unit(name, "model", [], list(self.program.params), model.body, self.model_body.stmts, model.span,
                     doc=f"The {self.program.family} model; keyword arguments are the spec's params.",
-                    kw_defaults=defaults, input_names=inputs)
+                    kw_defaults=defaults, input_names=inputs, inits=model.inits)
 
     def emit(self) -> str:
         unit = self.model_unit()

@@ -16,6 +16,7 @@ from .. import pycode as P
 from .. import syntax as S
 from ..errors import Span
 from .exprs import ExprTranslator
+from .inits import rule_lines
 from .names import (
     camel,
     check_attr,
@@ -43,6 +44,7 @@ class Unit:
     kw_defaults: dict[str, P.Code] = field(default_factory=dict)
     input_names: dict[str, int] = field(default_factory=dict)  # model: B/H/W -> input axis
     inputs: tuple[str, ...] = ("x",)  # the forward arguments (a block's tensor inputs)
+    inits: tuple[S.InitRule, ...] = ()  # init rules, run at the end of __init__
 
 
 class Body:
@@ -412,7 +414,18 @@ class ClassEmitter:
     # ---------------------------------------------------------------- assembly
     def run(self) -> ClassEmitter:
         self.stmts(self.unit.lowered)
+        self.init_rules()
         return self
+
+    def init_rules(self) -> None:
+        """The spec's init rules, last in __init__: after every module of the class is built."""
+        if not self.unit.inits:
+            return
+        var = unique("m", {py_name(n) for n in self.ct_names} | self.taken)
+        for rule in self.unit.inits:
+            lines, named = rule_lines(rule, var, self.init_x, self.unit.body, self.ctx.program.blocks)
+            self.init.lines += [(2 + depth, text, span, ()) for depth, text, span in lines]
+            self.ctx.uses.update(named)
 
     def render(self, prov) -> list[str]:
         """Source lines of the class; `prov(span)` formats a provenance comment."""

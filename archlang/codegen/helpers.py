@@ -10,7 +10,7 @@ for the size it is given.
 import inspect
 import re
 
-from ..values import make_divisible
+from ..values import linspace, make_divisible
 
 HELPERS = {
     "LayerNorm2d": '''class LayerNorm2d(nn.LayerNorm):
@@ -86,16 +86,46 @@ torch.fx.wrap("max_pool2d_same")  # one node in torch.fx traces, whatever the in
     def forward(self, x):
         return max_pool2d_same(x, self.kernel_size, self.stride, self.dilation, self.ceil_mode)
 ''',
+    "drop_path": '''def drop_path(x, p, training, scale_by_keep=True):
+    """Stochastic depth: in training, zero all of x for each sample with probability p (in a residual
+    branch: skip the branch) and divide what is kept by 1 - p, so the expected value stays x."""
+    if p == 0.0 or not training:
+        return x
+    keep = 1.0 - p
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    if keep > 0.0 and scale_by_keep:
+        mask = mask / keep
+    return x * mask
+
+
+torch.fx.wrap("drop_path")  # one node in torch.fx traces, in either mode
+''',
+    "DropPath": '''class DropPath(nn.Module):
+    """drop_path as a module: stochastic depth in training, the identity in eval."""
+
+    def __init__(self, p=0.0, scale_by_keep=True):
+        super().__init__()
+        self.p = p
+        self.scale_by_keep = scale_by_keep
+
+    def forward(self, x):
+        return drop_path(x, self.p, self.training, self.scale_by_keep)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+''',
     # the very function elaboration uses, so emitted and compile-time channel counts agree
     "make_divisible": inspect.getsource(make_divisible),
+    "linspace": inspect.getsource(linspace),
 }
 
 
 def needed(uses, sources: str) -> list[str]:
     """The helpers among `uses` that `sources` call (not as an attribute: `self.pad_same(...)` is a
-    module), with the helpers they call in turn; sorted, so the file is deterministic."""
+    module) or, for classes, name (`isinstance(m, LayerNorm2d)`), with the helpers they call in
+    turn; sorted, so the file is deterministic."""
     def called(text: str) -> set[str]:
-        return {h for h in HELPERS if re.search(rf"(?<![\w.]){h}\(", text)}
+        return {h for h in HELPERS if re.search(rf"(?<![\w.]){h}" + (r"\b" if h[0].isupper() else r"\("), text)}
 
     out = called(sources) & set(uses)
     todo = list(out)

@@ -155,26 +155,8 @@ def _walk_expr(e, bound: set[str], out: list[str]) -> None:
         for a in (*e.args, *(k.value for k in e.kwargs)):
             _walk_expr(a, bound, out)
     else:
-        for child in _children(e):
+        for child in S.children(e):
             _walk_expr(child, bound, out)
-
-
-def _children(e):
-    if isinstance(e, S.ListExpr):
-        return e.items
-    if isinstance(e, S.BinOp):
-        return (e.left, e.right)
-    if isinstance(e, S.Unary):
-        return (e.operand,)
-    if isinstance(e, S.Cond):
-        return (e.then, e.test, e.orelse)
-    if isinstance(e, S.Index):
-        return (e.value, *e.subs)
-    if isinstance(e, S.Slice):
-        return tuple(p for p in (e.lo, e.hi, e.step) if p is not None)
-    if isinstance(e, S.Attr):
-        return (e.value,)
-    return ()
 
 
 def _is_state(name: str) -> bool:

@@ -17,6 +17,8 @@ INDENT = "    "
 LABELS_SHOWN = 12  # renames listed per section (all of them in --json)
 WIDE = 64  # an item whose two values are longer than this prints them on two lines
 LINE = 96  # a value longer than this prints one entry per line
+SHARED_SHOWN = 3  # a long list with this many entries in both sides prints only the others
+NONE = "none"
 STATUS = {"unchanged": "unchanged", "changed": "changed", "added": "only in B", "removed": "only in A"}
 
 
@@ -75,11 +77,24 @@ def _change(item: str, a, b) -> list[str]:
         return [_item(item, f"{a:,} -> {b:,} ({b - a:+,})")]
     if len(str(a)) + len(str(b)) <= WIDE:
         return [_item(item, f"{a} -> {b}")]
+    shared = _shared(str(a), str(b))
+    if len(shared) >= SHARED_SHOWN:  # long lists that mostly agree: only the entries that differ
+        a = ", ".join(e for e in entries(str(a)) if e not in shared) or NONE
+        b = ", ".join(e for e in entries(str(b)) if e not in shared) or NONE
     # long: A, then B after an arrow, a side longer than a line with one entry per line
     first, *rest = _lines(str(a))
     lines = [_item(item, first)] + [_item("", e) for e in rest]
     first, *rest = _lines(str(b))
-    return lines + [_item("", f"-> {first}")] + [_item("", f"   {e}") for e in rest]
+    lines += [_item("", f"-> {first}")] + [_item("", f"   {e}") for e in rest]
+    if len(shared) >= SHARED_SHOWN:
+        lines.append(_item("", f"({len(shared)} more in both)"))
+    return lines
+
+
+def _shared(a: str, b: str) -> list[str]:
+    """Entries of both A's and B's list."""
+    theirs = set(entries(b))
+    return [e for e in entries(a) if e in theirs]
 
 
 def _lines(text: str) -> list[str]:

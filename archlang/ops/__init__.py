@@ -300,7 +300,9 @@ def infer_dtype(op: OpDef, a: Attrs, dtypes: list[str]) -> str:
     """The element type of an op's output (DtypeError when an input has a type it refuses)."""
     if op.dtype is not None:
         return op.dtype(a, dtypes)
-    if op.kind == "source":
+    if op.kind == "source":  # a computed buffer keeps its value's type; a weight is float
+        if dtypes and not op.has("learned"):
+            return dtypes[0]
         return check_name(a.get("dtype") or FLOAT)
     if op.traits & {"reshape", "concat", "identity"}:
         return promote(*dtypes)

@@ -11,7 +11,7 @@ from .. import pycode as P
 from ..dtypes import BOOL, FLOAT, LONG, DtypeError, promote, scalar_dtype
 from ..einpattern import infer, lower, parse_pattern
 from ..shapes import Batch, ShapeError, broadcast, dim_mul, fmt, norm_axis, numel, size
-from . import Arg, Layout, OpDef, int_list, integer, number, optional, register
+from . import Arg, Layout, OpDef, int_list, integer, number, optional, probability, register
 
 
 def _binary(name: str, syntax: str, fx: str, commutative: bool = False, dtype=None, doc: str = "",
@@ -92,7 +92,12 @@ def _sdpa_cost(a, ins, out):
 
 
 def _sdpa_call(a, ins):
-    kw = {} if a["scale"].is_const and a["scale"].const is None else {"scale": a["scale"]}
+    kw = {}
+    drop = a["dropout_p"]
+    if not (drop.is_const and drop.const == 0):  # attention dropout acts in training only, as timm's
+        kw["dropout_p"] = P.cond(drop, P.name("self.training"), P.lit(0.0))
+    if not (a["scale"].is_const and a["scale"].const is None):
+        kw["scale"] = a["scale"]
     return P.call("F.scaled_dot_product_attention", *ins, **kw)
 
 
@@ -324,10 +329,12 @@ register(
     OpDef("matmul", "function", (), shape=_matmul_shape, n_inputs=2, cost=_matmul_cost, syntax="a @ b",
           doc="Matrix product, batched over leading axes (fvcore counts its MACs).", traits=frozenset({"matmul"}),
           fx=("call_function:matmul",)),
-    OpDef("sdpa", "function", (Arg("scale", None, optional(number)),), shape=_sdpa_shape, n_inputs=3,
-          cost=_sdpa_cost,
+    OpDef("sdpa", "function", (Arg("scale", None, optional(number)), Arg("dropout_p", 0.0, probability)),
+          shape=_sdpa_shape, n_inputs=3, cost=_sdpa_cost,
           call=_sdpa_call, doc="softmax(q @ k^T * scale) @ v, emitted as F.scaled_dot_product_attention "
-                               "(scale none: 1/sqrt(d)); costs the two matmuls.", traits=frozenset({"attention"}),
+                               "(scale none: 1/sqrt(d)); dropout_p drops attention weights in training only "
+                               "(dropout_p=p if self.training else 0.0); costs the two matmuls.",
+          traits=frozenset({"attention"}),
           fx=("call_function:scaled_dot_product_attention",)),
     OpDef("rearrange", "function", (Arg("pattern"), Arg("sizes", ())), shape=_rearrange_shape,
           varkw=True, call=lambda a, ins: emit_rearrange(ins[0], a["pattern"].const, a["sizes"]),

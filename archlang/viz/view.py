@@ -2,8 +2,9 @@
 
 Modules down to `depth` levels open as clusters; containers (stages, blocks) do not count as a
 level. A container whose items are all the same block with the same structure folds into one
-unit "block xN" unless it is expanded. Every IR node belongs to exactly one unit; an edge is
-drawn wherever dataflow crosses from one unit to another, labelled with the tensor's shape.
+unit "block xN" unless it is expanded; in other containers, each run of such items folds. Every
+IR node belongs to exactly one unit; an edge is drawn wherever dataflow crosses from one unit to
+another, labelled with the tensor's shape.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..ir import Graph
 from ..ops import OPS
 from ..shapes import fmt
 from ..structure import is_owner
+from ..values import Sym
 
 # Colour classes, in legend order: (class, fill colour, legend text).
 CATEGORIES = (
@@ -125,10 +127,48 @@ class _Builder:
             n = self.g.node(nid)
             if n.scope == path and not n.module:
                 entries.append((nid, nid))
-        for _, entry in sorted(entries, key=lambda e: e[0]):
+        ordered = [e for _, e in sorted(entries, key=lambda e: e[0])]
+        for run in self.runs(path, ordered):
+            if len(run) > 1:
+                cluster.items.append(self.fold_run(run))
+                continue
+            entry = run[0]
             item = self.place(entry, level) if isinstance(entry, str) else self.op_unit(self.g.node(entry))
             if item is not None:
                 cluster.items.append(item)
+
+    def runs(self, path: str, entries: list) -> list[list]:
+        """A container's items cut into runs of one block with one structure (MaxViT's stage: a
+        stride-2 first block, then N identical ones); other content comes one entry per run."""
+        info = self.g.modules.get(path)
+        if info is None or info.kind != "container" or path in self.expand:
+            return [[e] for e in entries]
+        out: list[list] = []
+        for e in entries:
+            last = out[-1][-1] if out else None
+            if isinstance(e, str) and isinstance(last, str) and self.same_item(last, e):
+                out[-1].append(e)
+            else:
+                out.append([e])
+        return out
+
+    def same_item(self, a: str, b: str) -> bool:
+        if a in self.expand or b in self.expand:
+            return False
+        ia, ib = self.g.modules[a], self.g.modules[b]
+        return (ia.kind, ia.name) == (ib.kind, ib.name) and ia.kind in ("block", "group") \
+            and self.signature(a) == self.signature(b)
+
+    def fold_run(self, run: list[str]) -> Unit:
+        """Items i..j of a container drawn as one unit "block xN" (`--expand` the container to open it)."""
+        info = self.g.modules[run[0]]
+        first, last = run[0].rsplit(".", 1)[-1], run[-1].rsplit(".", 1)[-1]
+        nodes = [i for p in run for i in self.members.get(p, [])]
+        unit = self.new_unit(run[0], "fold", f"{first}-{last}", info.name, None, nodes, info.span, len(run))
+        env = next((e for p, e in self.g.instances.get(info.name, []) if p == run[0]), None)
+        if env:
+            unit.attrs = dict(env)
+        return unit
 
     def place(self, path: str, level: int):
         info = self.g.modules[path]
@@ -164,9 +204,11 @@ class _Builder:
         return unit
 
     def signature(self, path: str) -> tuple:
-        """Structure of a module: its ops and their arguments, in order (paths left out)."""
-        return tuple((self.g.node(i).op, self.g.node(i).attrs, self.g.node(i).shape)
-                     for i in self.members.get(path, []))
+        """Structure of a module: its ops and their arguments, in order (paths left out; a run-time
+        size `shape(t)[i]` names t by its position in the module, so equal blocks compare equal)."""
+        ids = self.members.get(path, [])
+        where = {nid: k for k, nid in enumerate(ids)}
+        return tuple((self.g.node(i).op, _relative(self.g.node(i).attrs, where), self.g.node(i).shape) for i in ids)
 
     # -- units
     def new_unit(self, path: str, kind: str, title: str, subtitle: str, op: str | None, nodes: list[int],
@@ -211,6 +253,17 @@ class _Builder:
                 seen.add((a, b))
                 out.append((a, b, fmt(self.g.node(u).shape)))
         return out
+
+
+def _relative(value, where: dict[int, int]):
+    """`value` with the IR nodes that its run-time sizes read renamed to positions in `where`."""
+    if isinstance(value, Sym):
+        if value.kind == "dim":
+            return Sym("dim", ("local", where[value.a]) if value.a in where else value.a, value.b)
+        return Sym(value.kind, _relative(value.a, where), _relative(value.b, where))
+    if isinstance(value, tuple):
+        return tuple(_relative(v, where) for v in value)
+    return value
 
 
 def build_view(compiled, depth: int = 2, expand: tuple[str, ...] = ()) -> View:

@@ -9,6 +9,21 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class DropPath(nn.Module):
+    """drop_path as a module: stochastic depth in training, the identity in eval."""
+
+    def __init__(self, p=0.0, scale_by_keep=True):
+        super().__init__()
+        self.p = p
+        self.scale_by_keep = scale_by_keep
+
+    def forward(self, x):
+        return drop_path(x, self.p, self.training, self.scale_by_keep)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channel axis of an NCHW tensor."""
 
@@ -16,6 +31,31 @@ class LayerNorm2d(nn.LayerNorm):
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+def drop_path(x, p, training, scale_by_keep=True):
+    """Stochastic depth: in training, zero all of x for each sample with probability p (in a residual
+    branch: skip the branch) and divide what is kept by 1 - p, so the expected value stays x."""
+    if p == 0.0 or not training:
+        return x
+    keep = 1.0 - p
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    if keep > 0.0 and scale_by_keep:
+        mask = mask / keep
+    return x * mask
+
+
+torch.fx.wrap("drop_path")  # one node in torch.fx traces, in either mode
+
+
+def linspace(start, stop, n):
+    """n evenly spaced numbers from start to stop, both included (torch.linspace(...).tolist(),
+    in double precision): a schedule, such as drop-path rates rising over the blocks."""
+    if type(n) is not int or n < 0:
+        raise ValueError(f"the number of points must be an int >= 0, got {n!r}")
+    if n == 1:
+        return (float(start),)
+    return tuple(start + (stop - start) * (i / (n - 1)) for i in range(n))  # the last one is stop
 
 
 def symmetric_padding(kernel_size, stride=1, dilation=1):
@@ -27,32 +67,32 @@ def symmetric_padding(kernel_size, stride=1, dilation=1):
     return tuple(((ss - 1) + dd * (kk - 1)) // 2 for kk, ss, dd in zip(k, s, d))
 
 
-class Grn(nn.Module):  # specs/lib/layers.arch:31
+class Grn(nn.Module):  # specs/lib/layers.arch:33
     """Block `grn`."""
 
     def __init__(self, dim, channels_last=True, eps=1e-06):
         super().__init__()
         self.eps = eps
         self.channels_last = channels_last
-        self.weight = nn.Parameter(torch.zeros((dim,)))  # specs/lib/layers.arch:32
-        self.bias = nn.Parameter(torch.zeros((dim,)))  # specs/lib/layers.arch:33
+        self.weight = nn.Parameter(torch.zeros((dim,)))  # specs/lib/layers.arch:34
+        self.bias = nn.Parameter(torch.zeros((dim,)))  # specs/lib/layers.arch:35
 
     def forward(self, x):
-        if self.channels_last:  # specs/lib/layers.arch:34
-            gx = x.norm(2, (1, 2), keepdim=True)  # specs/lib/layers.arch:35
-            nx = gx / (gx.mean(-1, keepdim=True) + self.eps)  # specs/lib/layers.arch:36
-            x = x + (self.bias + self.weight * (x * nx))  # specs/lib/layers.arch:37
-        else:  # specs/lib/layers.arch:34
-            gx = x.norm(2, (2, 3), keepdim=True)  # specs/lib/layers.arch:39
-            nx = gx / (gx.mean(1, keepdim=True) + self.eps)  # specs/lib/layers.arch:40
-            x = x + (self.bias[:, None, None] + self.weight[:, None, None] * (x * nx))  # specs/lib/layers.arch:41
+        if self.channels_last:  # specs/lib/layers.arch:36
+            gx = x.norm(2, (1, 2), keepdim=True)  # specs/lib/layers.arch:37
+            nx = gx / (gx.mean(-1, keepdim=True) + self.eps)  # specs/lib/layers.arch:38
+            x = x + (self.bias + self.weight * (x * nx))  # specs/lib/layers.arch:39
+        else:  # specs/lib/layers.arch:36
+            gx = x.norm(2, (2, 3), keepdim=True)  # specs/lib/layers.arch:41
+            nx = gx / (gx.mean(1, keepdim=True) + self.eps)  # specs/lib/layers.arch:42
+            x = x + (self.bias[:, None, None] + self.weight[:, None, None] * (x * nx))  # specs/lib/layers.arch:43
         return x
 
 
 class Mlp(nn.Module):  # specs/lib/layers.arch:12
     """Block `mlp`."""
 
-    def __init__(self, in_dim, hidden, use_conv=False, use_grn=False):
+    def __init__(self, in_dim, hidden, use_conv=False, use_grn=False, drop=0.0):
         super().__init__()
         self.use_grn = use_grn
         if use_conv:  # specs/lib/layers.arch:13
@@ -60,28 +100,33 @@ class Mlp(nn.Module):  # specs/lib/layers.arch:12
         else:  # specs/lib/layers.arch:13
             self.fc1 = nn.Linear(in_dim, hidden)  # specs/lib/layers.arch:16
         self.act = nn.GELU()  # specs/lib/layers.arch:18
-        if use_grn:  # specs/lib/layers.arch:19
-            self.grn = Grn(hidden, channels_last=not use_conv)  # specs/lib/layers.arch:20
-        if use_conv:  # specs/lib/layers.arch:22
-            self.fc2 = nn.Conv2d(hidden, in_dim, 1)  # specs/lib/layers.arch:23
-        else:  # specs/lib/layers.arch:22
-            self.fc2 = nn.Linear(hidden, in_dim)  # specs/lib/layers.arch:25
+        self.drop1 = nn.Dropout(p=drop)  # specs/lib/layers.arch:19
+        if use_grn:  # specs/lib/layers.arch:20
+            self.grn = Grn(hidden, channels_last=not use_conv)  # specs/lib/layers.arch:21
+        if use_conv:  # specs/lib/layers.arch:23
+            self.fc2 = nn.Conv2d(hidden, in_dim, 1)  # specs/lib/layers.arch:24
+        else:  # specs/lib/layers.arch:23
+            self.fc2 = nn.Linear(hidden, in_dim)  # specs/lib/layers.arch:26
+        self.drop2 = nn.Dropout(p=drop)  # specs/lib/layers.arch:28
 
     def forward(self, x):
         x = self.fc1(x)  # specs/lib/layers.arch:14
         x = self.act(x)  # specs/lib/layers.arch:18
-        if self.use_grn:  # specs/lib/layers.arch:19
-            x = self.grn(x)  # specs/lib/layers.arch:20
-        x = self.fc2(x)  # specs/lib/layers.arch:23
+        x = self.drop1(x)  # specs/lib/layers.arch:19
+        if self.use_grn:  # specs/lib/layers.arch:20
+            x = self.grn(x)  # specs/lib/layers.arch:21
+        x = self.fc2(x)  # specs/lib/layers.arch:24
+        x = self.drop2(x)  # specs/lib/layers.arch:28
         return x
 
 
-class ConvnextBlock(nn.Module):  # specs/convnext.arch:43
+class ConvnextBlock(nn.Module):  # specs/convnext.arch:47
     """Block `convnext_block` (block)."""
 
     def __init__(
             self,
             dim,
+            drop_path=0.0,
             *,
             kernel_sizes,
             conv_bias,
@@ -93,7 +138,7 @@ class ConvnextBlock(nn.Module):  # specs/convnext.arch:43
         super().__init__()
         self.conv_mlp = conv_mlp
         self.ls_init_value = ls_init_value
-        self.conv_dw = nn.Conv2d(  # specs/convnext.arch:45 (token_mixer)
+        self.conv_dw = nn.Conv2d(  # specs/convnext.arch:49 (token_mixer)
             dim,
             dim,
             kernel_sizes,
@@ -101,33 +146,35 @@ class ConvnextBlock(nn.Module):  # specs/convnext.arch:43
             groups=dim,
             bias=conv_bias,
         )
-        if conv_mlp:  # specs/convnext.arch:46
-            self.norm = LayerNorm2d(dim, eps=1e-06)  # specs/convnext.arch:47
-            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_conv=True, use_grn=use_grn)  # specs/convnext.arch:48 (channel_mixer)
-        else:  # specs/convnext.arch:46
-            self.norm = nn.LayerNorm(dim, eps=1e-06)  # specs/convnext.arch:51
-            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_grn=use_grn)  # specs/convnext.arch:52 (channel_mixer)
-        if ls_init_value is not None:  # specs/convnext.arch:55
-            self.gamma = nn.Parameter(torch.full((dim,), ls_init_value))  # specs/convnext.arch:56
+        if conv_mlp:  # specs/convnext.arch:50
+            self.norm = LayerNorm2d(dim, eps=1e-06)  # specs/convnext.arch:51
+            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_conv=True, use_grn=use_grn)  # specs/convnext.arch:52 (channel_mixer)
+        else:  # specs/convnext.arch:50
+            self.norm = nn.LayerNorm(dim, eps=1e-06)  # specs/convnext.arch:55
+            self.mlp = Mlp(dim, int(mlp_ratio * dim), use_grn=use_grn)  # specs/convnext.arch:56 (channel_mixer)
+        if ls_init_value is not None:  # specs/convnext.arch:59
+            self.gamma = nn.Parameter(torch.full((dim,), ls_init_value))  # specs/convnext.arch:60
+        self.drop_path = DropPath(p=drop_path)  # specs/convnext.arch:63
 
     def forward(self, x):
-        shortcut = x  # specs/convnext.arch:44
-        x = self.conv_dw(x)  # specs/convnext.arch:45
-        if self.conv_mlp:  # specs/convnext.arch:46
-            x = self.norm(x)  # specs/convnext.arch:47
-            x = self.mlp(x)  # specs/convnext.arch:48
-        else:  # specs/convnext.arch:46
-            x = x.permute(0, 2, 3, 1)  # specs/convnext.arch:50
+        shortcut = x  # specs/convnext.arch:48
+        x = self.conv_dw(x)  # specs/convnext.arch:49
+        if self.conv_mlp:  # specs/convnext.arch:50
             x = self.norm(x)  # specs/convnext.arch:51
             x = self.mlp(x)  # specs/convnext.arch:52
-            x = x.permute(0, 3, 1, 2)  # specs/convnext.arch:53
-        if self.ls_init_value is not None:  # specs/convnext.arch:55
-            x = x * self.gamma[:, None, None]  # specs/convnext.arch:57
-        x = x + shortcut  # specs/convnext.arch:44
+        else:  # specs/convnext.arch:50
+            x = x.permute(0, 2, 3, 1)  # specs/convnext.arch:54
+            x = self.norm(x)  # specs/convnext.arch:55
+            x = self.mlp(x)  # specs/convnext.arch:56
+            x = x.permute(0, 3, 1, 2)  # specs/convnext.arch:57
+        if self.ls_init_value is not None:  # specs/convnext.arch:59
+            x = x * self.gamma[:, None, None]  # specs/convnext.arch:61
+        x = self.drop_path(x)  # specs/convnext.arch:63
+        x = x + shortcut  # specs/convnext.arch:48
         return x
 
 
-class ConvnextStage(nn.Module):  # specs/convnext.arch:64
+class ConvnextStage(nn.Module):  # specs/convnext.arch:69
     """Block `convnext_stage` (stage)."""
 
     def __init__(
@@ -136,6 +183,7 @@ class ConvnextStage(nn.Module):  # specs/convnext.arch:64
             out_dim,
             depth,
             downsample,
+            drop_path_rates,
             *,
             kernel_sizes,
             conv_bias,
@@ -146,14 +194,15 @@ class ConvnextStage(nn.Module):  # specs/convnext.arch:64
     ):
         super().__init__()
         self.downsample_ = downsample
-        if downsample:  # specs/convnext.arch:65
-            self.downsample = nn.Sequential(  # specs/convnext.arch:66 (downsample)
+        if downsample:  # specs/convnext.arch:70
+            self.downsample = nn.Sequential(  # specs/convnext.arch:71 (downsample)
                 LayerNorm2d(in_dim, eps=1e-06),
                 nn.Conv2d(in_dim, out_dim, 2, stride=2, bias=conv_bias),
             )
-        self.blocks = nn.Sequential(*[  # specs/convnext.arch:71
+        self.blocks = nn.Sequential(*[  # specs/convnext.arch:76
             ConvnextBlock(
                 out_dim,
+                drop_path_rates[j],
                 kernel_sizes=kernel_sizes,
                 conv_bias=conv_bias,
                 mlp_ratio=mlp_ratio,
@@ -161,35 +210,37 @@ class ConvnextStage(nn.Module):  # specs/convnext.arch:64
                 use_grn=use_grn,
                 conv_mlp=conv_mlp,
             )
-            for _ in range(depth)
+            for j in range(depth)
         ])
 
     def forward(self, x):
-        if self.downsample_:  # specs/convnext.arch:65
-            x = self.downsample(x)  # specs/convnext.arch:66
-        x = self.blocks(x)  # specs/convnext.arch:71
+        if self.downsample_:  # specs/convnext.arch:70
+            x = self.downsample(x)  # specs/convnext.arch:71
+        x = self.blocks(x)  # specs/convnext.arch:76
         return x
 
 
-class Head(nn.Module):  # specs/convnext.arch:85
-    def __init__(self, head_norm_first, dims, num_classes):
+class Head(nn.Module):  # specs/convnext.arch:92
+    def __init__(self, head_norm_first, dims, drop_rate, num_classes):
         super().__init__()
         self.head_norm_first = head_norm_first
-        self.global_pool = nn.AdaptiveAvgPool2d(1)  # specs/convnext.arch:86
-        if not head_norm_first:  # specs/convnext.arch:87
-            self.norm = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:88
-        self.fc = nn.Linear(dims[-1], num_classes)  # specs/convnext.arch:91
+        self.global_pool = nn.AdaptiveAvgPool2d(1)  # specs/convnext.arch:93
+        if not head_norm_first:  # specs/convnext.arch:94
+            self.norm = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:95
+        self.drop = nn.Dropout(p=drop_rate)  # specs/convnext.arch:98
+        self.fc = nn.Linear(dims[-1], num_classes)  # specs/convnext.arch:99
 
     def forward(self, x):
-        x = self.global_pool(x)  # specs/convnext.arch:86
-        if not self.head_norm_first:  # specs/convnext.arch:87
-            x = self.norm(x)  # specs/convnext.arch:88
-        x = x.flatten(1)  # specs/convnext.arch:90
-        x = self.fc(x)  # specs/convnext.arch:91
+        x = self.global_pool(x)  # specs/convnext.arch:93
+        if not self.head_norm_first:  # specs/convnext.arch:94
+            x = self.norm(x)  # specs/convnext.arch:95
+        x = x.flatten(1)  # specs/convnext.arch:97
+        x = self.drop(x)  # specs/convnext.arch:98
+        x = self.fc(x)  # specs/convnext.arch:99
         return x
 
 
-class Convnext(nn.Module):  # specs/convnext.arch:74
+class Convnext(nn.Module):  # specs/convnext.arch:79
     """The convnext model; keyword arguments are the spec's params."""
 
     def __init__(
@@ -207,19 +258,24 @@ class Convnext(nn.Module):  # specs/convnext.arch:74
             use_grn=False,
             conv_mlp=False,
             head_norm_first=False,
+            drop_rate=0.0,
+            drop_path_rate=0.0,
+            head_init_scale=1.0,
     ):
         super().__init__()
         self.head_norm_first = head_norm_first
-        self.stem = nn.Sequential(  # specs/convnext.arch:75 (stem)
+        self.stem = nn.Sequential(  # specs/convnext.arch:80 (stem)
             nn.Conv2d(in_chans, dims[0], patch_size, stride=patch_size, bias=conv_bias),
             LayerNorm2d(dims[0], eps=1e-06),
         )
-        self.stages = nn.Sequential(*[  # specs/convnext.arch:79
+        dp_rates = linspace(0.0, drop_path_rate, sum(depths))  # specs/convnext.arch:84
+        self.stages = nn.Sequential(*[  # specs/convnext.arch:85
             ConvnextStage(
                 dims[max(i - 1, 0)],
                 dims[i],
                 depths[i],
                 downsample=i > 0,
+                drop_path_rates=dp_rates[sum(depths[:i]):sum(depths[:i + 1])],
                 kernel_sizes=kernel_sizes,
                 conv_bias=conv_bias,
                 mlp_ratio=mlp_ratio,
@@ -229,16 +285,27 @@ class Convnext(nn.Module):  # specs/convnext.arch:74
             )
             for i in range(len(depths))
         ])
-        if head_norm_first:  # specs/convnext.arch:82
-            self.norm_pre = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:83
-        self.head = Head(head_norm_first, dims, num_classes)  # specs/convnext.arch:85 (head)
+        if head_norm_first:  # specs/convnext.arch:89
+            self.norm_pre = LayerNorm2d(dims[-1], eps=1e-06)  # specs/convnext.arch:90
+        self.head = Head(head_norm_first, dims, drop_rate, num_classes)  # specs/convnext.arch:92 (head)
+        for m in self.modules():  # specs/convnext.arch:102
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        for m in self.head.modules():  # specs/convnext.arch:103
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                m.weight.data.mul_(head_init_scale)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x):
-        x = self.stem(x)  # specs/convnext.arch:75
-        x = self.stages(x)  # specs/convnext.arch:79
-        if self.head_norm_first:  # specs/convnext.arch:82
-            x = self.norm_pre(x)  # specs/convnext.arch:83
-        x = self.head(x)  # specs/convnext.arch:85
+        x = self.stem(x)  # specs/convnext.arch:80
+        x = self.stages(x)  # specs/convnext.arch:85
+        if self.head_norm_first:  # specs/convnext.arch:89
+            x = self.norm_pre(x)  # specs/convnext.arch:90
+        x = self.head(x)  # specs/convnext.arch:92
         return x
 
 
@@ -255,6 +322,9 @@ SETTINGS = dict(
     use_grn=True,
     conv_mlp=True,
     head_norm_first=False,
+    drop_rate=0.0,
+    drop_path_rate=0.0,
+    head_init_scale=1.0,
 )
 
 

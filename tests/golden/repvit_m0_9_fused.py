@@ -27,89 +27,89 @@ def symmetric_padding(kernel_size, stride=1, dilation=1):
     return tuple(((ss - 1) + dd * (kk - 1)) // 2 for kk, ss, dd in zip(k, s, d))
 
 
-class Stem(nn.Module):  # specs/repvit.arch:72
+class Stem(nn.Module):  # specs/repvit.arch:75
     def __init__(self, in_chans, embed_dim):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_chans, embed_dim[0] // 2, 3, stride=2, padding=1)  # specs/repvit.arch:73
-        self.act1 = nn.GELU()  # specs/repvit.arch:74
-        self.conv2 = nn.Conv2d(embed_dim[0] // 2, embed_dim[0], 3, stride=2, padding=1)  # specs/repvit.arch:75
+        self.conv1 = nn.Conv2d(in_chans, embed_dim[0] // 2, 3, stride=2, padding=1)  # specs/repvit.arch:76
+        self.act1 = nn.GELU()  # specs/repvit.arch:77
+        self.conv2 = nn.Conv2d(embed_dim[0] // 2, embed_dim[0], 3, stride=2, padding=1)  # specs/repvit.arch:78
 
     def forward(self, x):
-        x = self.conv1(x)  # specs/repvit.arch:73
-        x = self.act1(x)  # specs/repvit.arch:74
-        x = self.conv2(x)  # specs/repvit.arch:75
+        x = self.conv1(x)  # specs/repvit.arch:76
+        x = self.act1(x)  # specs/repvit.arch:77
+        x = self.conv2(x)  # specs/repvit.arch:78
         return x
 
 
-class SqueezeExcite(nn.Module):  # specs/lib/layers.arch:46
+class SqueezeExcite(nn.Module):  # specs/lib/layers.arch:48
     """Block `squeeze_excite`."""
 
     def __init__(self, dim, rd_ratio=0.25, rd_divisor=8):
         super().__init__()
-        rd = make_divisible(dim * rd_ratio, rd_divisor, round_limit=0.0)  # specs/lib/layers.arch:47
-        self.fc1 = nn.Conv2d(dim, rd, 1)  # specs/lib/layers.arch:49
-        self.act = nn.ReLU()  # specs/lib/layers.arch:50
-        self.fc2 = nn.Conv2d(rd, dim, 1)  # specs/lib/layers.arch:51
+        rd = make_divisible(dim * rd_ratio, rd_divisor, round_limit=0.0)  # specs/lib/layers.arch:49
+        self.fc1 = nn.Conv2d(dim, rd, 1)  # specs/lib/layers.arch:51
+        self.act = nn.ReLU()  # specs/lib/layers.arch:52
+        self.fc2 = nn.Conv2d(rd, dim, 1)  # specs/lib/layers.arch:53
 
     def forward(self, x):
-        s = x.mean((2, 3), keepdim=True)  # specs/lib/layers.arch:48
-        s = self.fc1(s)  # specs/lib/layers.arch:49
-        s = self.act(s)  # specs/lib/layers.arch:50
-        s = self.fc2(s)  # specs/lib/layers.arch:51
-        x = x * torch.sigmoid(s)  # specs/lib/layers.arch:52
+        s = x.mean((2, 3), keepdim=True)  # specs/lib/layers.arch:50
+        s = self.fc1(s)  # specs/lib/layers.arch:51
+        s = self.act(s)  # specs/lib/layers.arch:52
+        s = self.fc2(s)  # specs/lib/layers.arch:53
+        x = x * torch.sigmoid(s)  # specs/lib/layers.arch:54
         return x
 
 
-class RepvitMlp(nn.Module):  # specs/repvit.arch:35
+class RepvitMlp(nn.Module):  # specs/repvit.arch:36
     """Block `repvit_mlp`."""
 
     def __init__(self, dim, hidden):
         super().__init__()
-        self.conv1 = nn.Conv2d(dim, hidden, 1)  # specs/repvit.arch:36
-        self.act = nn.GELU()  # specs/repvit.arch:37
-        self.conv2 = nn.Conv2d(hidden, dim, 1)  # specs/repvit.arch:38
+        self.conv1 = nn.Conv2d(dim, hidden, 1)  # specs/repvit.arch:37
+        self.act = nn.GELU()  # specs/repvit.arch:38
+        self.conv2 = nn.Conv2d(hidden, dim, 1)  # specs/repvit.arch:39
 
     def forward(self, x):
-        x = self.conv1(x)  # specs/repvit.arch:36
-        x = self.act(x)  # specs/repvit.arch:37
-        x = self.conv2(x)  # specs/repvit.arch:38
+        x = self.conv1(x)  # specs/repvit.arch:37
+        x = self.act(x)  # specs/repvit.arch:38
+        x = self.conv2(x)  # specs/repvit.arch:39
         return x
 
 
-class RepvitBlock(nn.Module):  # specs/repvit.arch:41
+class RepvitBlock(nn.Module):  # specs/repvit.arch:43
     """Block `repvit_block`."""
 
     def __init__(self, dim, use_se, *, mlp_ratio, kernel_size):
         super().__init__()
         self.use_se = use_se
-        self.token_mixer = nn.Conv2d(  # specs/repvit.arch:42 (token_mixer)
+        self.token_mixer = nn.Conv2d(  # specs/repvit.arch:44 (token_mixer)
             dim,
             dim,
             kernel_size,
             padding=symmetric_padding(kernel_size),
             groups=dim,
         )
-        if use_se:  # specs/repvit.arch:43
-            self.se = SqueezeExcite(dim, 0.25)  # specs/repvit.arch:44
-        self.channel_mixer = RepvitMlp(dim, dim * mlp_ratio)  # specs/repvit.arch:46 (channel_mixer)
+        if use_se:  # specs/repvit.arch:45
+            self.se = SqueezeExcite(dim, 0.25)  # specs/repvit.arch:46
+        self.channel_mixer = RepvitMlp(dim, dim * mlp_ratio)  # specs/repvit.arch:48 (channel_mixer)
 
     def forward(self, x):
-        x = self.token_mixer(x)  # specs/repvit.arch:42
-        if self.use_se:  # specs/repvit.arch:43
-            x = self.se(x)  # specs/repvit.arch:44
-        shortcut = x  # specs/repvit.arch:46
-        x = self.channel_mixer(x)  # specs/repvit.arch:46
-        x = x + shortcut  # specs/repvit.arch:46
+        x = self.token_mixer(x)  # specs/repvit.arch:44
+        if self.use_se:  # specs/repvit.arch:45
+            x = self.se(x)  # specs/repvit.arch:46
+        shortcut = x  # specs/repvit.arch:48
+        x = self.channel_mixer(x)  # specs/repvit.arch:48
+        x = x + shortcut  # specs/repvit.arch:48
         return x
 
 
-class RepvitDownsample(nn.Module):  # specs/repvit.arch:50
+class RepvitDownsample(nn.Module):  # specs/repvit.arch:52
     """Block `repvit_downsample`."""
 
     def __init__(self, in_dim, out_dim, *, mlp_ratio, kernel_size):
         super().__init__()
-        self.pre_block = RepvitBlock(in_dim, use_se=False, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:51
-        self.spatial_downsample = nn.Conv2d(  # specs/repvit.arch:52
+        self.pre_block = RepvitBlock(in_dim, use_se=False, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:53
+        self.spatial_downsample = nn.Conv2d(  # specs/repvit.arch:54
             in_dim,
             in_dim,
             kernel_size,
@@ -117,40 +117,40 @@ class RepvitDownsample(nn.Module):  # specs/repvit.arch:50
             padding=symmetric_padding(kernel_size, 2),
             groups=in_dim,
         )
-        self.channel_downsample = nn.Conv2d(in_dim, out_dim, 1)  # specs/repvit.arch:53
-        self.ffn = RepvitMlp(out_dim, out_dim * mlp_ratio)  # specs/repvit.arch:54
+        self.channel_downsample = nn.Conv2d(in_dim, out_dim, 1)  # specs/repvit.arch:55
+        self.ffn = RepvitMlp(out_dim, out_dim * mlp_ratio)  # specs/repvit.arch:56
 
     def forward(self, x):
-        x = self.pre_block(x)  # specs/repvit.arch:51
-        x = self.spatial_downsample(x)  # specs/repvit.arch:52
-        x = self.channel_downsample(x)  # specs/repvit.arch:53
-        shortcut = x  # specs/repvit.arch:54
-        x = self.ffn(x)  # specs/repvit.arch:54
-        x = x + shortcut  # specs/repvit.arch:54
+        x = self.pre_block(x)  # specs/repvit.arch:53
+        x = self.spatial_downsample(x)  # specs/repvit.arch:54
+        x = self.channel_downsample(x)  # specs/repvit.arch:55
+        shortcut = x  # specs/repvit.arch:56
+        x = self.ffn(x)  # specs/repvit.arch:56
+        x = x + shortcut  # specs/repvit.arch:56
         return x
 
 
-class RepvitStage(nn.Module):  # specs/repvit.arch:58
+class RepvitStage(nn.Module):  # specs/repvit.arch:60
     """Block `repvit_stage` (stage)."""
 
     def __init__(self, in_dim, out_dim, depth, downsample, *, mlp_ratio, kernel_size):
         super().__init__()
         self.downsample_ = downsample
-        if downsample:  # specs/repvit.arch:59
-            self.downsample = RepvitDownsample(in_dim, out_dim, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:60 (downsample)
-        self.blocks = nn.Sequential(*[  # specs/repvit.arch:62
+        if downsample:  # specs/repvit.arch:61
+            self.downsample = RepvitDownsample(in_dim, out_dim, mlp_ratio=mlp_ratio, kernel_size=kernel_size)  # specs/repvit.arch:62 (downsample)
+        self.blocks = nn.Sequential(*[  # specs/repvit.arch:64
             RepvitBlock(out_dim, use_se=j % 2 == 0, mlp_ratio=mlp_ratio, kernel_size=kernel_size)
             for j in range(depth)
         ])
 
     def forward(self, x):
-        if self.downsample_:  # specs/repvit.arch:59
-            x = self.downsample(x)  # specs/repvit.arch:60
-        x = self.blocks(x)  # specs/repvit.arch:62
+        if self.downsample_:  # specs/repvit.arch:61
+            x = self.downsample(x)  # specs/repvit.arch:62
+        x = self.blocks(x)  # specs/repvit.arch:64
         return x
 
 
-class Repvit(nn.Module):  # specs/repvit.arch:71
+class Repvit(nn.Module):  # specs/repvit.arch:74
     """The repvit model; keyword arguments are the spec's params."""
 
     def __init__(
@@ -163,10 +163,11 @@ class Repvit(nn.Module):  # specs/repvit.arch:71
             mlp_ratio=2,
             kernel_size=3,
             distillation=True,
+            drop_rate=0.0,
     ):
         super().__init__()
-        self.stem = Stem(in_chans, embed_dim)  # specs/repvit.arch:72 (stem)
-        self.stages = nn.Sequential(*[  # specs/repvit.arch:77
+        self.stem = Stem(in_chans, embed_dim)  # specs/repvit.arch:75 (stem)
+        self.stages = nn.Sequential(*[  # specs/repvit.arch:80
             RepvitStage(
                 embed_dim[max(i - 1, 0)],
                 embed_dim[i],
@@ -177,13 +178,15 @@ class Repvit(nn.Module):  # specs/repvit.arch:71
             )
             for i in range(len(depth))
         ])
-        self.head = nn.Linear(embed_dim[-1], num_classes)  # specs/repvit.arch:81 (head)
+        self.head_drop = nn.Dropout(p=drop_rate)  # specs/repvit.arch:84 (head)
+        self.head = nn.Linear(embed_dim[-1], num_classes)  # specs/repvit.arch:85 (head)
 
     def forward(self, x):
-        x = self.stem(x)  # specs/repvit.arch:72
-        x = self.stages(x)  # specs/repvit.arch:77
-        x = x.mean((2, 3))  # specs/repvit.arch:80
-        x = self.head(x)  # specs/repvit.arch:81
+        x = self.stem(x)  # specs/repvit.arch:75
+        x = self.stages(x)  # specs/repvit.arch:80
+        x = x.mean((2, 3))  # specs/repvit.arch:83
+        x = self.head_drop(x)  # specs/repvit.arch:84
+        x = self.head(x)  # specs/repvit.arch:85
         return x
 
 
@@ -195,6 +198,7 @@ SETTINGS = dict(
     mlp_ratio=2,
     kernel_size=3,
     distillation=True,
+    drop_rate=0.0,
 )
 
 
