@@ -46,7 +46,8 @@ def summary_rows(graph: Graph, report) -> list[Row]:
     """The rows of a shaped, costed graph (`report` gives per-node params and MACs)."""
     first, last = _extents(graph)
     rows: list[Row] = []
-    tops = sorted((p for p in graph.modules if p and "." not in p and p in first), key=first.get)
+    tops = sorted((p for p in graph.modules if p and "." not in p and p in first and not _train_only(graph, p)),
+                  key=first.get)
     for top in tops:
         rows += _rows_of(graph, top, first, last)
     loose = Row(LOOSE, (), "")
@@ -63,6 +64,13 @@ def summary_rows(graph: Graph, report) -> list[Row]:
         if r.output is not None:
             r.shape = fmt(graph.node(r.output).shape)
     return rows
+
+
+def _train_only(graph: Graph, path: str) -> bool:
+    """A module that only acts in training (DeiT's `pos_drop`: dropout, an identity in eval): no
+    part a reader compares, so no row."""
+    ops = [OPS[n.op] for n in graph.nodes() if n.scope == path or n.scope.startswith(path + ".")]
+    return bool(ops) and all(op.has("dropout") for op in ops)
 
 
 def _extents(graph: Graph) -> tuple[dict[str, int], dict[str, int]]:

@@ -44,7 +44,7 @@ def test_json_summary(tmp_path, capsys):
     assert data["flops"] == 2 * data["macs"]
     assert sum(s["params"] for s in data["stages"]) == data["params"]
     assert sum(s["macs"] for s in data["stages"]) == data["macs"]
-    assert [s["name"] for s in data["stages"]][:3] == ["patch_embed", "pos_drop", "blocks"]
+    assert [s["name"] for s in data["stages"]][:3] == ["patch_embed", "blocks", "norm"]
 
 
 def test_overrides_and_input_size(tmp_path, capsys):

@@ -119,7 +119,7 @@ def test_two_families():
     assert changes(section(d, "stage 1"))["downsample"] == ("{layernorm2d(eps=1e-06), conv2d 2x2 stride 2}",
                                                           "repvit_downsample(in_dim=w/2, out_dim=w)")
     assert changes(section(d, "head"))["layers"][1] == \
-        "dropout, batchnorm1d(eps=1e-05), linear, batchnorm1d(eps=1e-05), linear"
+        "batchnorm1d(eps=1e-05), linear, batchnorm1d(eps=1e-05), linear"
     assert not d.weights.unchanged and len(d.weights.not_loaded) > 100
     text = format_diff(d)
     for line in ("stem     changed  (stem)", "    token mixer    conv2d 7x7 depthwise -> repvgg_dw(dim=w, k=3)",
@@ -167,10 +167,10 @@ def test_sections_pair_by_role():
     name, and the head role groups head and head_dist."""
     d = diff(compile_spec(spec("deit"), "tiny", {"depth": 1}), compile_spec(spec("deit"), "tiny_distilled",
                                                                              {"depth": 1}))
-    assert [s.name for s in d.sections] == ["stem", "pos_drop", "stage 0", "norm", "head", "(top level)"]
+    assert [s.name for s in d.sections] == ["stem", "stage 0", "norm", "head", "(top level)"]
     assert section(d, "stage 0").a_paths == ["blocks"]
     head = section(d, "head")
-    assert (head.a_paths, head.b_paths) == (["head_drop", "head"], ["head_drop", "head", "head_dist"])
+    assert (head.a_paths, head.b_paths) == (["head"], ["head", "head_dist"])
     assert section(d, "stem").status == "unchanged"
     assert changes(section(d, "stage 0"))["attention"] == ("sdpa(heads=3, tokens=197, head_dim=64)",
                                                           "sdpa(heads=3, tokens=198, head_dim=64)")
