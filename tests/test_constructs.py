@@ -15,7 +15,7 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from test_errors import IN, Case, check_render, model, run_cli, write_case
+from test_errors import IN, Case, build_fails_located, model
 from test_language import check_shapes_match_runtime
 
 import archlang
@@ -381,10 +381,7 @@ CASES = [
 
 @pytest.mark.parametrize("c", CASES)
 def test_construct_mistake_is_located(c: Case, tmp_path, capsys):
-    spec = write_case(tmp_path, c)
-    code, out, err = run_cli(capsys, "build", str(spec), "-o", str(tmp_path / "out.py"))
-    assert code == 2 and out == "" and "Traceback" not in err, err
-    check_render(err, c, spec)
+    build_fails_located(c, tmp_path, capsys)
 
 
 def test_nested_sequences_load_into_the_same_torch_structure(tmp_path):

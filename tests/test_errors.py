@@ -314,6 +314,14 @@ def write_case(tmp_path: Path, c: Case) -> Path:
     return spec
 
 
+def build_fails_located(c: Case, tmp_path: Path, capsys) -> None:
+    """`archlang build` of the case's spec exits 2 with its located message and no traceback."""
+    spec = write_case(tmp_path, c)
+    code, out, err = run_cli(capsys, "build", str(spec), "-o", str(tmp_path / "out.py"))
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    check_render(err, c, spec)
+
+
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

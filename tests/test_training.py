@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from oracle import randomize, spec
-from test_errors import IN, Case, check_render, model, run_cli, write_case
+from test_errors import IN, Case, build_fails_located, model, run_cli
 
 import archlang
 
@@ -367,10 +367,7 @@ CASES = [
 
 @pytest.mark.parametrize("c", CASES)
 def test_training_mistake_is_located(c: Case, tmp_path, capsys):
-    spec_path = write_case(tmp_path, c)
-    code, out, err = run_cli(capsys, "build", str(spec_path), "-o", str(tmp_path / "out.py"))
-    assert code == 2 and out == "" and "Traceback" not in err, err
-    check_render(err, c, spec_path)
+    build_fails_located(c, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("family,override,at,message", [
