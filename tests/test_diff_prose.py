@@ -65,7 +65,7 @@ def test_fused_diff_compares_deploy_forms(capsys):
     a = archlang.compile_spec(spec("fastvit"), "sa12", fuse=True)
     assert "deploy (fused) forms" in flat
     assert f"A has {a.cost.params / 1e6:.2f} M parameters" in flat
-    assert "Token mixing (stage 3): A `attention`, self-attention (16 heads of 32 channels over 64 tokens)" in flat
+    assert "Token mixing (stage 3): A `attention`, self-attention over 64 tokens, 32 channels per head" in flat
     assert "Before the blocks (stage 3): A `rep_cpe`, a 7x7 depthwise conv, trained as x + dwconv7x7(x)" in flat
     removed = a.unfused.cost.params - a.cost.params
     assert f"Compared to the train forms, fusion removes {removed / 1e3:.1f} k parameters" in flat
@@ -85,3 +85,120 @@ def test_nothing_to_fuse_is_said_once(capsys):
     assert "trained as" not in flat and "Fusion removes" not in flat
     assert flat.endswith("fusion leaves convnext:atto as it is, and leaves convnext:femto as it is.")
     assert "Token mixing (every stage): both a 7x7 depthwise conv." in flat
+
+
+# ---------------------------------------------------------------- attention in words
+
+
+def test_maxvit_tf_vs_rw_says_padding_qkv_layout_bias_head_and_eps(capsys):
+    """The differences between the TF port and Ross Wightman's MaxViT, each said in words."""
+    _, flat = prose(capsys, spec("maxvit") + ":tiny_tf", spec("maxvit") + ":tiny_rw")
+    tf = archlang.compile_spec(spec("maxvit"), "tiny_tf")
+    asym = [n for n in tf.graph.nodes() if n.attr("padding") == "same" and
+            (n.attr("stride") or n.attr("kernel_size")) != 1]  # the stem's conv1, per stage a dw conv and a pool
+    assert len(asym) == 9
+    for phrase in (
+        "Their eps: A batchnorm2d 0.001, layernorm 1e-05, layernorm2d 1e-05; "
+        "B batchnorm2d 1e-05, layernorm 1e-06, layernorm2d 1e-06.",
+        f"Padding: A pads {len(asym)} strided or even-sized convs and pools TensorFlow-style",
+        "B pads symmetrically (k // 2, PyTorch's).",
+        "Attention (every stage): both in windows of 7x7 tokens and on a grid of 7x7 tokens spread over the map.",
+        "q, k, v (every stage): A [3, heads, head_dim] of one projection (q, k, v each a contiguous block); "
+        "B [heads, 3, head_dim] of one projection (q, k, v interleaved per head).",
+        "Logit bias (every stage): A `rel_pos_bias`, a learned [heads, 13, 13] table, read through 2 einsums "
+        "with computed [7, 7, 13] lookups; B `rel_pos_bias`, a learned [169, heads] table, indexed by a "
+        "computed [49, 49] index.",
+        "Head: A: a global average pool, layernorm2d, a linear to 512, tanh, a linear to 1000; "
+        "B: layernorm2d, a global average pool, a linear to 1000.",
+        "Stem: A: a 3x3 stride-2 conv, gelu(tanh), a 3x3 conv, its BatchNorms folded; "
+        "B: a 3x3 stride-2 conv, silu, a 3x3 conv, its BatchNorms folded.",
+        "Token mixing (every stage): both a 3x3 depthwise conv, its BatchNorms folded (strided where the stage "
+        "downsamples) and `attention`, self-attention over 49 tokens, 32 channels per head.",
+    ):
+        assert phrase in flat, phrase
+
+
+def test_maxvit_rmlp_bias_is_an_mlp(capsys):
+    _, flat = prose(capsys, spec("maxvit") + ":tiny_rw_256", spec("maxvit") + ":rmlp_tiny_rw")
+    assert ("Logit bias (every stage): A `rel_pos_bias`, a learned [225, heads] table, indexed by a computed "
+            "[64, 64] index; B `rel_pos_bias`, an MLP of 2 linears on a computed [15, 15, 2] tensor, indexed by "
+            "a computed [64, 64] index.") in flat
+    assert "Padding:" not in flat and "Their eps" not in flat  # both pad and normalize alike
+
+
+# Not a family: windowed attention with three q/k/v layouts, three biases and both partitions.
+WINDOWS = """family windows
+param layout = "three_first"
+param bias_kind = "none"
+param grid = false
+param heads = 2
+input [B, 3, 32, 32]
+
+block attention(dim) {
+  if layout == "separate" {
+    q = q_proj: linear(dim, dim)(x)
+    k = k_proj: linear(dim, dim)(x)
+    v = v_proj: linear(dim, dim)(x)
+    q = rearrange(q, "b n (h d) -> b h n d", h = heads)
+    k = rearrange(k, "b n (h d) -> b h n d", h = heads)
+    v = rearrange(v, "b n (h d) -> b h n d", h = heads)
+  } elif layout == "head_first" {
+    qkv: linear(dim, 3 * dim)
+    q, k, v = rearrange(x, "b n (h three d) -> three b h n d", three = 3, h = heads)
+  } else {
+    qkv: linear(dim, 3 * dim)
+    q, k, v = rearrange(x, "b n (three h d) -> three b h n d", three = 3, h = heads)
+  }
+  a = q @ transpose(k, -2, -1)
+  if bias_kind == "table" {
+    table = weight([heads, 16, 16], init = "zeros")
+    a = a + table
+  } elif bias_kind == "gathered" {
+    i = arange(16)
+    index = buffer(i[:, none] * 0 + i[none], persistent = false)
+    table = weight([16, heads], init = "zeros")
+    a = a + permute(table[index], [2, 0, 1])
+  }
+  x = rearrange(softmax(a, dim = -1) @ v, "b h n d -> b n (h d)")
+}
+
+model {
+  @stem stem: conv2d(3, 16, 4, stride = 4, padding = 0)
+  @stage stage: {
+    rearrange("b c h w -> b h w c")
+    if grid {
+      rearrange("b (p nh) (q nw) c -> (b nh nw) (p q) c", p = 4, q = 4)
+    } else {
+      rearrange("b (nh p) (nw q) c -> (b nh nw) (p q) c", p = 4, q = 4)
+    }
+    @token_mixer attn: attention(16)
+  }
+  @head head: {
+    x = mean(x, [1])
+    fc: linear(16, 10)
+  }
+}
+"""
+
+
+def test_attention_words_of_a_spec_outside_the_families(tmp_path):
+    from archlang.diff.attention import phrases
+
+    path = tmp_path / "windows.arch"
+    path.write_text(WINDOWS)
+
+    def words(**settings) -> dict:
+        c = archlang.compile_spec(str(path), None, settings)
+        return phrases(c.graph, list(c.graph.nodes()))
+
+    base = words()
+    assert base["Attention"] == "in windows of 4x4 tokens"
+    assert base["q, k, v"] == "[3, heads, head_dim] of one projection (q, k, v each a contiguous block)"
+    assert base["Logit bias"] == ""
+    assert words(grid=True)["Attention"] == "on a grid of 4x4 tokens spread over the map"
+    assert words(layout="head_first")["q, k, v"].startswith("[heads, 3, head_dim]")
+    assert words(layout="separate")["q, k, v"] == "separate q, k and v projections"
+    assert words(bias_kind="table")["Logit bias"] == "a learned [heads, 16, 16] table"
+    gathered = words(bias_kind="gathered")["Logit bias"]
+    assert gathered == "a learned [16, heads] table, indexed by a computed [16, 16] index"
+    assert words(heads=4, bias_kind="table")["Logit bias"] == "a learned [heads, 16, 16] table"

@@ -15,9 +15,10 @@ from ..shapes import Batch, numel
 from ..spec_names import SpecNames
 from .align import Alignment, align, graph_text, node_status, signature
 from .describe import NONE, Model, describe
-from .prose import Side, summary
+from .prose import summary
 from .records import Change, Diff, SectionDiff, Total
 from .sections import Section, pair_names, sections
+from .side import Side
 from .weights import aligned_names, tensors, transfer
 
 BYTES_PER_ELEMENT = 4  # fp32

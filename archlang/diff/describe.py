@@ -107,7 +107,7 @@ def describe_op(n: Node) -> str:
         text = f"{n.op} {_kernel(a['kernel_size'])}"
         if a["stride"] != 1:
             text += f" stride {a['stride']}"
-        if a.get("padding") == "same" and not _constant_same(a):
+        if a.get("padding") == "same" and not constant_same(a):
             text += " pad same"  # TensorFlow's, asymmetric: what ported TF weights need
         if a["groups"] > 1:
             text += " depthwise" if a["groups"] == a["in_channels"] else f" groups {a['groups']}"
@@ -125,9 +125,11 @@ def describe_op(n: Node) -> str:
     return f"{n.op}(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
-def _constant_same(a: dict) -> bool:
-    """TF "same" padding that is PyTorch's symmetric k // 2 (stride 1, odd kernels): no difference."""
-    pairs = [v if isinstance(v, tuple) else (v, v) for v in (a["kernel_size"], a["stride"])]
+def constant_same(a: dict) -> bool:
+    """TF "same" padding that is PyTorch's symmetric k // 2 (stride 1, odd kernels): no difference.
+    A pool's stride None is its window."""
+    stride = a["kernel_size"] if a.get("stride") is None else a["stride"]
+    pairs = [v if isinstance(v, tuple) else (v, v) for v in (a["kernel_size"], stride)]
     return all(s == 1 and k % 2 for k, s in zip(*pairs))
 
 

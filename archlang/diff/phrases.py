@@ -16,6 +16,7 @@ from fractions import Fraction
 from ..ir import Graph, Node
 from ..ops import OPS
 from ..shapes import size
+from .attention import sites
 
 
 def inside(graph: Graph, path: str) -> list[Node]:
@@ -75,36 +76,64 @@ def _pointwise(n: Node) -> bool:
 # ---------------------------------------------------------------- computes
 
 
-def computes(graph: Graph, path: str, skip: list[str] = ()) -> str:
+def computes(graph: Graph, path: str, skip: list[str] = (), detail: bool = False) -> str:
     """What the module at `path` computes, as a phrase of its layers in order (the modules
-    `skip` names aside: gates, said on their own)."""
+    `skip` names aside: gates, said on their own). `detail` adds pools and activations and the
+    width of linears (a stem or a head, where they are what tells two apart)."""
     nodes = [n for n in inside(graph, path) if not any(n.scope == q or n.scope.startswith(q + ".") for q in skip)]
-    attention = [n for n in nodes if _has(n, "attention")]
-    if attention:
-        words = [attention_words(graph, attention[0])]
+    found = sites(graph, nodes)
+    if found:
+        words = [attention_words(graph, found[0].q)]
         words += [n.op for n in nodes if n.module and _has(n, "norm")]
         return ", ".join(words)
+    layers = [n for n in nodes if _layer(n, detail)]
     words: list[str] = []
-    layers = [n for n in nodes if n.module and (_has(n, "affine_map") or _has(n, "norm"))]
     i = 0
     while i < len(layers):
-        n = layers[i]
-        nxt = layers[i + 1] if i + 1 < len(layers) else None
-        if nxt is not None and _pointwise(n) and _pointwise(nxt) and _mlp(n, nxt):
+        n, pair = layers[i], _mlp_pair(layers, i)
+        if pair:
             cin, hidden = _map_in_out(n)
-            ratio = Fraction(hidden, cin)
             kind = "1x1 convs" if _has(n, "conv") else "linears"
-            words.append(f"a {_ratio(ratio)}x MLP of {kind}")
-            i += 2
+            words.append(f"a {_ratio(Fraction(hidden, cin))}x MLP of {kind}")
+            i += pair
             continue
-        if _has(n, "conv"):
-            words.append("a " + conv_words(n.attr_dict))
-        elif _has(n, "affine_map"):
-            words.append("a linear")
-        else:
-            words.append(n.op)
+        words.append(_layer_words(n, detail))
         i += 1
     return ", ".join(_runs(words)) or "no layers"
+
+
+def _layer(n: Node, detail: bool) -> bool:
+    if n.module and (_has(n, "affine_map") or _has(n, "norm")):
+        return True
+    return detail and (_has(n, "activation") or (_has(n, "pool") and n.module))
+
+
+def _layer_words(n: Node, detail: bool) -> str:
+    if _has(n, "conv"):
+        return "a " + conv_words(n.attr_dict)
+    if _has(n, "affine_map"):
+        return f"a linear to {n.attr('out_features')}" if detail else "a linear"
+    if _has(n, "pool"):
+        return "a global average pool" if n.op.startswith("adaptive_avg") else f"a {n.op}"
+    if _has(n, "activation"):
+        approximate = n.attr("approximate")
+        return n.op + (f"({approximate})" if approximate not in (None, "none") else "")
+    return n.op
+
+
+def _mlp_pair(layers: list[Node], i: int) -> int:
+    """How many layers from i make an expand-then-project MLP (2, or 3 with an activation
+    between); 0 when they do not."""
+    n = layers[i]
+    for step in (1, 2):
+        if i + step >= len(layers):
+            return 0
+        nxt = layers[i + step]
+        if step == 2 and not _has(layers[i + 1], "activation"):
+            return 0
+        if _pointwise(n) and _pointwise(nxt) and _mlp(n, nxt):
+            return step + 1
+    return 0
 
 
 def _mlp(a: Node, b: Node) -> bool:
@@ -127,10 +156,11 @@ def _runs(words: list[str]) -> list[str]:
     return [w if k == 1 else f"{w} x{k}" for w, k in out]
 
 
-def attention_words(graph: Graph, n: Node) -> str:
-    q = graph.node(n.inputs[0]).shape
-    heads = size(q[-3]) if len(q) > 2 else 1
-    return f"self-attention ({heads} heads of {size(q[-1])} channels over {size(q[-2])} tokens)"
+def attention_words(graph: Graph, qn: Node) -> str:
+    """`self-attention over 49 tokens, 32 channels per head`: what stays the same from stage to
+    stage when only the head count grows with the width."""
+    q = qn.shape
+    return f"self-attention over {size(q[-2])} tokens, {size(q[-1])} channels per head"
 
 
 # ---------------------------------------------------------------- trained as (fusion recipes)

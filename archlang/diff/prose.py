@@ -11,40 +11,27 @@ what fusion removes. Every word comes from the IR, the op traits and the spec's 
 
 from __future__ import annotations
 
+import re
 import textwrap
-from dataclasses import dataclass
 
-from ..axes import channel_axes
-from ..compiler import Compiled
 from ..ops import OPS
 from ..shapes import Batch, size
-from .phrases import computes, fused_layers, gates, plain, trained_as
-from .sections import LOOSE, Section, pair_names, sections
+from . import attention
+from .overview import fusion_totals, overview
+from .phrases import computes, fused_layers, gates, inside, plain, trained_as
+from .sections import LOOSE, Section, pair_names
+from .side import Side
+from .wording import count_of, counted, fold, giga, listed, millions, pair
 
 ROLES = (("downsample", "Downsampling"), ("token_mixer", "Token mixing"), ("channel_mixer", "Channel mixing"))
 WRAP = 96
-
-
-@dataclass
-class Side:
-    """One model: the form compared (`shown`), its train and deploy forms, and its sections."""
-
-    name: str
-    shown: Compiled
-    train: Compiled
-    deploy: Compiled
-
-    def __post_init__(self):
-        self.secs = sections(self.shown.graph, self.shown.cost)
-        self.train_secs = sections(self.train.graph, self.train.cost)
-        self.deploy_secs = sections(self.deploy.graph, self.deploy.cost)
-        self.axes = channel_axes(self.shown.graph)
+STRIDE = re.compile(r" stride-\d+")
 
 
 def summary(a: Side, b: Side, fused: bool) -> list[str]:
     """The paragraphs, each wrapped to WRAP columns."""
     names = pair_names(list(a.secs), list(b.secs))
-    paras = [_overview(a, b, fused)]
+    paras = [overview(a, b, fused)]
     stages = [n for n in names if n.startswith("stage ") and n in a.secs and n in b.secs]
     done = False
     for name in names:
@@ -53,51 +40,8 @@ def summary(a: Side, b: Side, fused: bool) -> list[str]:
             done = True
         if name != LOOSE:
             paras.append(_section(a, b, name, fused))
-    paras.append(_fusion_totals(a, b, fused))
+    paras.append(fusion_totals(a, b, fused))
     return [textwrap.fill(p, WRAP) for p in paras if p]
-
-
-# ---------------------------------------------------------------- overview and totals
-
-
-def _overview(a: Side, b: Side, fused: bool) -> str:
-    form = "deploy (fused) forms" if fused else "train forms"
-    pa, pb, ma, mb = a.shown.cost.params, b.shown.cost.params, a.shown.cost.macs, b.shown.cost.macs
-    text = (f"{a.name} (A) and {b.name} (B), {form}. A has {_m(pa)} parameters and costs {_g(ma)} GMACs at "
-            f"{_size(a)}; B has {_m(pb)} and {_g(mb)} GMACs at {_size(b)} ({_pct(pa, pb)} parameters, "
-            f"{_pct(ma, mb)} MACs).")
-    parts_a, parts_b = _parts(a), _parts(b)
-    if parts_a == parts_b:
-        text += f" Both are built of {parts_a}."
-    else:
-        text += f" A is built of {parts_a}, B of {parts_b}."
-    for trait, word in (("norm", "Norms"), ("activation", "Activations")):
-        ka, kb = _ops(a, None, trait) or "none", _ops(b, None, trait) or "none"
-        text += f" {word}: both {ka}." if ka == kb else f" {word}: A {ka}, B {kb}."
-    return text
-
-
-def _parts(s: Side) -> str:
-    stages = sum(n.startswith("stage ") for n in s.secs)
-    words = []
-    for name in s.secs:
-        if name.startswith("stage "):
-            if f"{stages} stages" not in words:
-                words.append(f"{stages} stages" if stages != 1 else "one stage")
-        elif name != LOOSE:
-            words.append(f"a {name}" if name in ("stem", "head") else f"`{name}`")
-    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
-
-
-def _fusion_totals(a: Side, b: Side, fused: bool) -> str:
-    def removed(s: Side) -> str:
-        dp, dm = s.train.cost.params - s.deploy.cost.params, s.train.cost.macs - s.deploy.cost.macs
-        if not dp and not dm:
-            return f"leaves {s.name} as it is"
-        return f"removes {_m(dp)} parameters ({_pct(s.train.cost.params, s.deploy.cost.params)}) and " \
-               f"{_g(dm)} GMACs from {s.name}"
-    what = "Compared to the train forms, fusion" if fused else "At deploy time (--fuse), fusion"
-    return f"{what} {removed(a)}, and {removed(b)}."
 
 
 # ---------------------------------------------------------------- one section
@@ -116,14 +60,14 @@ def _section(a: Side, b: Side, name: str, fused: bool) -> str:
             what = "; ".join(parts)
         else:
             what = f"{_whole(side, sec)}, ending at {_dims(side, sec)}"
-        return (f"{title} (only in {who}): {what}. {_m(sec.params)} parameters, {_g(sec.macs)} GMACs. "
+        return (f"{title} (only in {who}): {what}. {millions(sec.params)} parameters, {giga(sec.macs)} GMACs. "
                 f"{_fusion(a, b, name, fused)}").strip()
     if name.startswith("stage "):
         sentences = [_shape(a, x, b, y)]
     else:
-        sentences = [_pair("A", _whole(a, x), "B", _whole(b, y), "", "Both:"), _shape(a, x, b, y), _kinds(a, x, b, y)]
-    sentences.append(f"Cost: A {_m(x.params)} parameters and {_g(x.macs)} GMACs, B {_m(y.params)} and "
-                     f"{_g(y.macs)}.")
+        sentences = [pair(_whole(a, x), _whole(b, y), "Both:", ":"), _shape(a, x, b, y), _kinds(a, x, b, y)]
+    sentences.append(f"Cost: A {millions(x.params)} parameters and {giga(x.macs)} GMACs, B {millions(y.params)} and "
+                     f"{giga(y.macs)}.")
     sentences.append(_fusion(a, b, name, fused))
     return f"{title}: " + " ".join(s for s in sentences if s)
 
@@ -135,14 +79,13 @@ def _stages(a: Side, b: Side, names: list[str]) -> str:
         per = []
         for n in names:
             pa, pb = _role(a, a.secs[n], role), _role(b, b.secs[n], role)
-            per.append(_pair("A", pa or "none", "B", pb or "none", "", "both") if pa or pb else "")
+            per.append(pair(pa or "none", pb or "none") if pa or pb else "")
         items.append((label, per))
-    per = []
-    for n in names:
-        ea, eb = _extras(a, a.secs[n]), _extras(b, b.secs[n])
-        per.append("" if not (ea or eb) else f"both {ea}." if ea == eb else
-                   f"A {ea or 'none'}; B {eb or 'none'}.")
-    items.append(("Before the blocks", per))
+    words = [(attention.phrases(a.shown.graph, a.secs[n].nodes), attention.phrases(b.shown.graph, b.secs[n].nodes))
+             for n in names]
+    for label in ("Attention", "q, k, v", "Logit bias"):
+        items.append((label, [_either(wa.get(label, ""), wb.get(label, "")) for wa, wb in words]))
+    items.append(("Before the blocks", [_either(_extras(a, a.secs[n]), _extras(b, b.secs[n])) for n in names]))
     items.append(("Gates", [_gates(a, a.secs[n], b, b.secs[n]) for n in names]))
     for trait, word in (("norm", "Norms"), ("activation", "Activations")):
         items.append((word, [_kind(a, a.secs[n], b, b.secs[n], trait) for n in names]))
@@ -152,6 +95,11 @@ def _stages(a: Side, b: Side, names: list[str]) -> str:
             if text:
                 out.append(f"{label} ({_stage_range(names, first, last)}): {text}")
     return "Stages: " + " ".join(out) if out else ""
+
+
+def _either(ta: str, tb: str) -> str:
+    """`both X.` or `A X; B Y.`, or "" where neither side has any."""
+    return pair(ta or "none", tb or "none") if ta or tb else ""
 
 
 def _runs_of(values: list[str]) -> list[tuple[int, int, str]]:
@@ -201,33 +149,40 @@ def _dims(s: Side, sec: Section) -> str:
     return text + (" at " + "x".join(map(str, rest)) if rest else "")
 
 
-def _pair(la: str, ta: str, lb: str, tb: str, lead: str, both: str) -> str:
-    if ta == tb:
-        return f"{lead}{both} {ta}."
-    return f"{lead}{la} {ta}; {lb} {tb}."
-
-
 def _whole(s: Side, sec: Section) -> str:
     """A top-level part: the blocks it is made of, what it computes once fused (gates apart)
     and the formulas of its reparameterized layers."""
     graph = s.shown.graph
     tops = [p for p in sec.modules if p in graph.modules]
-    blocks = [graph.modules[p].name for p in tops if graph.modules[p].kind == "block"] or \
-        [info.name for q, info in graph.modules.items() if info.kind == "block" and q.rpartition(".")[0] in tops]
+    blocks = [graph.modules[p].name for p in tops if _layered(graph, p)] or \
+        [graph.modules[q].name for q in graph.modules if q.rpartition(".")[0] in tops and _layered(graph, q)]
     gated = gates(graph, tops)
-    what = ", ".join(_fold([computes(s.deploy.graph, p, skip=gated) for p in tops if p in s.deploy.graph.modules]))
-    text = (f"{_counted(blocks)}: " if blocks else "") + what
+    what = ", ".join(fold([computes(s.deploy.graph, p, skip=gated, detail=True) for p in tops
+                           if p in s.deploy.graph.modules]))
+    text = (f"{counted(blocks)}: " if blocks else "") + what
     text += _formulas(s, tops)
     return text + (f", gated by `{graph.modules[gated[0]].name}`" if gated else "")
 
 
+def _layered(graph, path: str) -> bool:
+    """A block with layers of its own (a conv, a linear): named in the prose; a block that only
+    picks an activation is not."""
+    return graph.modules[path].kind == "block" and any(
+        OPS[n.op].has("affine_map") for n in inside(graph, path))
+
+
 def _role(s: Side, sec: Section, role: str) -> str:
     """The distinct modules with `role` in a section: block name, what it computes once fused,
-    and the formula of its train form where fusion folds it."""
+    and the formula of its train form where fusion folds it. A module that differs from another
+    only by its stride is said once (the first block of a stage that downsamples in it)."""
     graph = s.shown.graph
     found = [p for p, info in graph.modules.items() if role in info.roles and sec.owns(p)]
     outer = [p for p in found if not any(p.startswith(q + ".") for q in found)]
-    return " and ".join(dict.fromkeys(_module(s, p) for p in outer))
+    phrases: dict[str, list[str]] = {}
+    for text in dict.fromkeys(_module(s, p) for p in outer):
+        phrases.setdefault(STRIDE.sub("", text), []).append(text)
+    return " and ".join(texts[0] if len(texts) == 1 else f"{key} (strided where the stage downsamples)"
+                        for key, texts in phrases.items())
 
 
 def _module(s: Side, path: str) -> str:
@@ -248,8 +203,7 @@ def _formulas(s: Side, paths: list[str]) -> str:
     if not shown:
         return ", its BatchNorms folded"
     many = len(shown) > 1 and len(paths) == 1 and len(recipes) == len(shown)
-    listed = ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]
-    text = ", trained as " + (listed + (" respectively" if many or len(shown) > 1 else "") if len(shown) <= 3
+    text = ", trained as " + (listed(shown) + (" respectively" if many or len(shown) > 1 else "") if len(shown) <= 3
                               else f"{len(shown)} reparameterized layers")
     return text + (" (other BatchNorms folded)" if len(shown) < len(recipes) and any(plain(r) for r, _ in recipes)
                    else "")
@@ -331,18 +285,8 @@ def _kinds(a: Side, x: Section, b: Side, y: Section) -> str:
 
 
 def _kind(a: Side, x: Section, b: Side, y: Section, trait: str) -> str:
-    ka, kb = _ops(a, x.name, trait), _ops(b, y.name, trait)
+    ka, kb = a.ops_with(x.name, trait), b.ops_with(y.name, trait)
     return "" if ka == kb else f"A {ka or 'none'}; B {kb or 'none'}."
-
-
-def _ops(s: Side, name: str | None, trait: str) -> str:
-    """The ops with `trait` in the train form of a section (None: of the whole model)."""
-    if name is None:
-        nodes = list(s.train.graph.nodes())
-    else:
-        sec = s.train_secs.get(name)
-        nodes = sec.nodes if sec is not None else []
-    return ", ".join(sorted({n.op for n in nodes if OPS[n.op].has(trait)}))
 
 
 def _fusion(a: Side, b: Side, name: str, fused: bool) -> str:
@@ -355,10 +299,10 @@ def _fusion(a: Side, b: Side, name: str, fused: bool) -> str:
                 (("batchnorm", "BatchNorm"), ("branch", "branch sum"), ("conv", "conv"), ("linear", "linear"))]
         if t.params == d.params and not any(k > 0 for k, _ in gone):
             continue
-        words = [_n(k, w) for k, w in gone if k > 0]
-        what = ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
-        macs = f", -{_g(t.macs - d.macs)} GMACs" if round((t.macs - d.macs) / 1e6) else ""
-        parts.append(f"{what or 'layers'} in {who} (-{_m(t.params - d.params)} parameters{macs})")
+        words = [count_of(k, w) for k, w in gone if k > 0]
+        what = listed(words)
+        macs = f", -{giga(t.macs - d.macs)} GMACs" if round((t.macs - d.macs) / 1e6) else ""
+        parts.append(f"{what or 'layers'} in {who} (-{millions(t.params - d.params)} parameters{macs})")
     if not parts:
         return ""
     return ("Fusion removed " if fused else "Fusion removes ") + " and ".join(parts) + "."
@@ -366,48 +310,6 @@ def _fusion(a: Side, b: Side, name: str, fused: bool) -> str:
 
 def _count(sec: Section, trait: str) -> int:
     return sum(1 for n in sec.nodes if OPS[n.op].has(trait))
-
-
-# ---------------------------------------------------------------- numbers and words
-
-
-def _n(k: int, word: str) -> str:
-    return "" if k <= 0 else f"one {word}" if k == 1 else f"{k} {word}s"
-
-
-def _fold(texts: list[str]) -> list[str]:
-    """Equal consecutive phrases once, with a count: `a linear x2`."""
-    out: list[list] = []
-    for t in texts:
-        if out and out[-1][0] == t:
-            out[-1][1] += 1
-        else:
-            out.append([t, 1])
-    return [t if k == 1 else f"{t} x{k}" for t, k in out]
-
-
-def _counted(names: list[str]) -> str:
-    """`mobileone x3`, `conv_bn x2`: block names in first-seen order, with counts."""
-    counts: dict[str, int] = {}
-    for n in names:
-        counts[n] = counts.get(n, 0) + 1
-    return ", ".join(f"`{n}`" if k == 1 else f"`{n}` x{k}" for n, k in counts.items())
-
-
-def _m(v: int) -> str:
-    return f"{v / 1e6:.2f} M" if v >= 1e5 else f"{v / 1e3:.1f} k" if v >= 100 else str(v)
-
-
-def _g(v: int) -> str:
-    return f"{v / 1e9:.3f}"
-
-
-def _pct(a: int, b: int) -> str:
-    return f"{100.0 * (b - a) / a:+.1f}%" if a else "n/a"
-
-
-def _size(s: Side) -> str:
-    return "x".join(map(str, s.shown.input_size))
 
 
 __all__ = ["Side", "summary"]

@@ -1,0 +1,252 @@
+"""Attention in words, for the diff's prose: where it attends, how q, k, v are laid out, what bias
+it adds to its logits.
+
+An attention site is a fused `sdpa` node, or attention written out: a `distribution` op
+(softmax) whose scores come, through element-wise ops, from a matmul. For each site:
+
+- the partition: the layout op that made the token axis the site attends over, read as a
+  rearrange pattern. Tokens grouped from the inner factors of the spatial axes
+  (`b (nh p) (nw q) c -> (b nh nw) (p q) c`) are contiguous p x q windows; from the outer
+  factors (`b (p nh) (q nw) c -> ...`) they form a p x q grid spread over the whole map.
+- the q/k/v layout: where one projection is unpacked into q, k and v, the order of the
+  factors its channel axis is split into ([3, heads, head_dim]: q, k and v each a contiguous
+  block; [heads, 3, head_dim]: interleaved per head). Separate projections say so.
+- the logit bias: the batch-free operands added to the scores, read back to what makes them: a
+  learned table (a weight), read through a gather at a computed index or through einsums with
+  computed lookups, or produced by an MLP (linears) from computed inputs. Axes the size of the
+  head count print as `heads`.
+
+Everything is read from the IR and the op traits; names are the spec's block names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..einpattern import parse_pattern
+from ..ir import Graph, Node
+from ..ops import OPS
+from ..shapes import Batch, size
+from .reshapes import layout_of
+
+
+@dataclass
+class Site:
+    """One attention: its q, k, v and the batch-free operands added to its logits."""
+
+    node: Node
+    q: Node
+    k: Node
+    v: Node
+    biases: list[Node]
+
+
+def _has(n: Node, trait: str) -> bool:
+    return OPS[n.op].has(trait)
+
+
+def _batched(n: Node) -> bool:
+    return any(isinstance(d, Batch) for d in (n.shape or ()))
+
+
+def sites(graph: Graph, nodes: list[Node]) -> list[Site]:
+    """The attention sites among `nodes`, in order."""
+    out = []
+    for n in nodes:
+        if _has(n, "attention"):
+            q, k, v = (graph.node(i) for i in n.inputs[:3])
+            out.append(Site(n, q, k, v, []))
+        elif _has(n, "distribution") and (site := _written_out(graph, n)) is not None:
+            out.append(site)
+    return out
+
+
+def _written_out(graph: Graph, soft: Node) -> Site | None:
+    """softmax(q @ k^T + bias) @ v: walk from the softmax back to the matmul of the scores,
+    collecting the batch-free operands of the element-wise ops on the way."""
+    biases, n = [], graph.node(soft.inputs[0])
+    while _has(n, "elementwise") and n.inputs:
+        ins = [graph.node(i) for i in n.inputs]
+        main = [m for m in ins if _batched(m)]
+        if len(main) != 1:
+            return None
+        biases += [m for m in ins if not _batched(m)]
+        n = main[0]
+    users = [u for u in graph.users(soft.id) if _has(u, "matmul") and u.inputs[0] == soft.id]
+    if not _has(n, "matmul") or len(n.inputs) != 2 or not users:
+        return None
+    q, kt = (graph.node(i) for i in n.inputs)
+    return Site(soft, q, kt, graph.node(users[0].inputs[1]), biases)
+
+
+# ---------------------------------------------------------------- tracing back through layout
+
+
+def _back(graph: Graph, n: Node) -> list[Node]:
+    """`n` and the layout ops and scalar element-wise ops (a scale) it was made through, back to
+    (and with) the first node that computes: the path, newest first."""
+    path = [n]
+    while n.inputs and (layout_of(n, graph) is not None or (_has(n, "elementwise") and len(n.inputs) == 1)):
+        n = graph.node(n.inputs[0])
+        path.append(n)
+    return path
+
+
+def projection(graph: Graph, t: Node) -> Node:
+    """The node that computed `t` before it was reshaped and scaled (q's projection)."""
+    return _back(graph, t)[-1]
+
+
+# ---------------------------------------------------------------- partition
+
+
+def partition(graph: Graph, site: Site) -> str:
+    """`in windows of 7x7 tokens`, `on a grid of 7x7 tokens ...`, or "" when tokens are not cut from a map."""
+    source = projection(graph, site.q)
+    start = graph.node(source.inputs[0]) if source.inputs and _has(source, "affine_map") else source
+    tokens = site.q.shape[-2]
+    for n in _back(graph, start):
+        lay = layout_of(n, graph)
+        if lay is None or not lay.named or lay.unpacked:
+            continue
+        words = _tiles(parse_pattern(lay.pattern), n, tokens, dict(lay.sizes))
+        if words:
+            return words
+    return ""
+
+
+def _tiles(p, n: Node, tokens, sizes: dict) -> str:
+    """Read one rearrange: the output group of `tokens` size, by where its factors sat."""
+    for pos, group in enumerate(p.rhs):
+        if len(group) < 2 or pos >= len(n.shape) or n.shape[pos] != tokens:
+            continue
+        places = []
+        for name in group:
+            src = next((g for g in p.lhs if name in g), ())
+            if len(src) < 2:
+                return ""
+            places.append("inner" if src[-1] == name else "outer" if src[0] == name else "")
+        dims = "x".join(str(size(sizes[a])) if a in sizes else a for a in group)
+        if all(w == "inner" for w in places):
+            return f"in windows of {dims} tokens"
+        if all(w == "outer" for w in places):
+            return f"on a grid of {dims} tokens spread over the map"
+    return ""
+
+
+# ---------------------------------------------------------------- q, k, v
+
+
+def qkv_layout(graph: Graph, site: Site) -> str:
+    """How q, k and v come from their projection(s)."""
+    sources = {projection(graph, t).id for t in (site.q, site.k, site.v)}
+    if len(sources) == 3:
+        return "separate q, k and v projections"
+    for n in _back(graph, site.q):
+        lay = layout_of(n, graph)
+        if lay is None or not lay.unpacked:
+            continue
+        made = graph.node(n.inputs[0])
+        order = _split_order(graph, made, lay, site)
+        return order
+    return ""
+
+
+def _split_order(graph: Graph, made: Node, unpack, site: Site) -> str:
+    """[3, heads, head_dim] or [heads, 3, head_dim]: the factors of the projection's channel axis,
+    in order, from the rearrange that made the tensor q, k, v are unpacked from."""
+    lay = layout_of(made, graph)
+    if lay is None or not lay.named:
+        return ""
+    p, u = parse_pattern(lay.pattern), parse_pattern(unpack.pattern)
+    unpacked = u.rhs[0][0]  # the unpack op's first output axis is the one it takes a slice of
+    axis = next((i for i, g in enumerate(u.lhs) if g == (unpacked,)), None)
+    if axis is None or axis >= len(p.rhs) or len(p.rhs[axis]) != 1:
+        return ""
+    name = p.rhs[axis][0]
+    group = next((g for g in p.lhs if name in g), ())
+    heads = site.q.shape[-3] if len(site.q.shape) > 2 else None
+    sizes = dict(lay.sizes)
+    words = []
+    for a in group:
+        if a == name:
+            words.append("3")
+        elif a in sizes and heads is not None and size(sizes[a]) == size(heads):
+            words.append("heads")
+        else:
+            words.append("head_dim")
+    if words.count("head_dim") != 1 or words.count("3") != 1:
+        return ""
+    how = "q, k, v each a contiguous block" if words[0] == "3" else "q, k, v interleaved per head"
+    return "[" + ", ".join(words) + f"] of one projection ({how})"
+
+
+# ---------------------------------------------------------------- the logit bias
+
+
+def bias(graph: Graph, site: Site) -> str:
+    """What the batch-free operands added to the logits are made of."""
+    texts = [_made_of(graph, b, site) for b in site.biases]
+    texts = [t for t in texts if t]
+    if not texts:
+        return ""
+    scope = site.biases[0].scope  # named where a block of its own makes the bias
+    owner = graph.modules.get(scope) if scope != site.node.scope else None
+    who = f"`{owner.name}`, " if owner is not None and owner.kind == "block" else ""
+    return who + " and ".join(texts)
+
+
+def _made_of(graph: Graph, b: Node, site: Site) -> str:
+    made = _ancestors(graph, b)
+    heads = site.q.shape[-3] if len(site.q.shape) > 2 else None
+    maps = [n for n in made if n.module and _has(n, "affine_map")]
+    tables = [n for n in made if _has(n, "learned")]
+    gathers = [n for n in made if _has(n, "gather")]
+    ids = {n.id for n in made}
+    lookups = [n for n in made if _has(n, "matmul") and
+               any(i in ids and not _has(graph.node(i), "learned") for i in n.inputs)]
+    if maps:
+        first = graph.node(maps[0].inputs[0])
+        text = f"an MLP of {len(maps)} linears on a computed {_dims(first)} tensor"
+    elif tables:
+        text = "a learned " + " and ".join(f"{_dims(t, heads)} table" for t in tables)
+    else:
+        return f"a computed {_dims(b)} tensor"
+    if gathers:
+        index = graph.node(gathers[0].inputs[-1])
+        text += f", indexed by a computed {_dims(index)} index"
+    elif lookups:
+        seen = [graph.node(i) for n in lookups for i in n.inputs if not _has(graph.node(i), "learned")
+                and not _has(graph.node(i), "matmul")]
+        text += f", read through {len(lookups)} einsums with computed {_dims(seen[0])} lookups" \
+            if seen else f", read through {len(lookups)} matrix products"
+    return text
+
+
+def _ancestors(graph: Graph, b: Node) -> list[Node]:
+    """`b` and the batch-free nodes it is computed from (an arange's device operand aside)."""
+    seen, todo = {b.id: b}, [b]
+    while todo:
+        n = todo.pop()
+        for i in n.inputs:
+            m = graph.node(i)
+            if m.id not in seen and not _batched(m):
+                seen[m.id] = m
+                todo.append(m)
+    return sorted(seen.values(), key=lambda n: n.id)
+
+
+def _dims(n: Node, heads=None) -> str:
+    return "[" + ", ".join("heads" if heads is not None and d == heads else str(size(d)) for d in n.shape) + "]"
+
+
+def phrases(graph: Graph, nodes: list[Node]) -> dict[str, str]:
+    """The attention of a set of nodes as three phrases, each joining the distinct words of its
+    sites: where it attends, how q, k, v are laid out, and the logit bias; {} without attention."""
+    found = sites(graph, nodes)
+    if not found:
+        return {}
+    out = {}
+    for label, words in (("Attention", partition), ("q, k, v", qkv_layout), ("Logit bias", bias)):
+        out[label] = " and ".join(dict.fromkeys(w for s in found if (w := words(graph, s))))
+    return out
