@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import Graph
-from ..ops import OPS
+from ..ops import OPS, Attrs
 from ..shapes import fmt
 from ..structure import is_owner
 from ..values import Sym
@@ -229,7 +229,8 @@ class _Builder:
 
     def op_unit(self, n) -> Unit:
         title = n.name or n.op
-        unit = self.new_unit(n.path, "op", title, n.op if n.name else "", n.op, [n.id], n.span)
+        subtitle = _pattern(self.g, n) or (n.op if n.name else "")
+        unit = self.new_unit(n.path, "op", title, subtitle, n.op, [n.id], n.span)
         unit.attrs = {k: v for k, v in n.attrs}
         return unit
 
@@ -253,6 +254,16 @@ class _Builder:
                 seen.add((a, b))
                 out.append((a, b, fmt(self.g.node(u).shape)))
         return out
+
+
+def _pattern(graph: Graph, n) -> str:
+    """The spec's own pattern of a layout op that has one (a rearrange): what tells a window
+    partition from a grid partition at a glance."""
+    op = OPS[n.op]
+    if op.layout is None or not n.inputs:
+        return ""
+    lay = op.layout(Attrs(n.attr_dict), len(graph.node(n.inputs[0]).shape))
+    return lay.pattern if lay is not None and lay.named and lay.pattern else ""
 
 
 def _relative(value, where: dict[int, int]):
