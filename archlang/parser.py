@@ -19,6 +19,8 @@ from . import syntax as S
 from .errors import SOURCES, ArchError, Span
 from .limits import MAX_NESTING, check_int_literal, check_value
 
+PARAM_KINDS = ("number", "bool", "string", "list")  # what `param NAME: KIND | KIND = ...` may name
+
 _TERMINALS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "_NL": "a new line",
     "$END": "the end of the file", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('",
@@ -192,7 +194,15 @@ class _Builder(Transformer):
         return "import", S.Import(_unquote(c[0]), self.sp(meta))
 
     def param(self, meta, c):
-        return "param", S.ParamDecl(str(c[0]), c[1], self.tsp(c[0]))
+        kinds = c[1] if len(c) == 3 else ()
+        return "param", S.ParamDecl(str(c[0]), c[-1], self.tsp(c[0]), kinds)
+
+    def param_kinds(self, meta, c):
+        for tok in c:
+            if str(tok) not in PARAM_KINDS:
+                raise ArchError(f"'{tok}' is not a kind of param value", self.tsp(tok),
+                                hint="kinds are " + ", ".join(PARAM_KINDS) + ": `param w: number | list = 64`")
+        return tuple(dict.fromkeys(str(tok) for tok in c))
 
     def variant(self, meta, c):
         name, rest = c[0], c[1:]

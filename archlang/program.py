@@ -91,6 +91,8 @@ def load(path: str, allow_outside: bool = False) -> Program:
         if p.name in params:
             raise ArchError(f"param '{p.name}' is declared twice", p.span,
                             notes=(("first declared here", params[p.name].span),))
+        if p.kinds:
+            _check_type(p.name, literal(p.value), p, p.value.span)
         params[p.name] = p
     default = None
     if main.default:
@@ -222,10 +224,12 @@ def _kind(v) -> str:
 
 
 def _check_type(name: str, value, decl: S.ParamDecl, span: Span) -> None:
-    want, have = _kind(literal(decl.value)), _kind(value)
-    if have in (want, "none") or want == "none":
+    """A value must be of the param's kinds: the declared ones, else its default's (a none
+    default takes anything); none is always accepted (it means "off")."""
+    want, have = decl.kinds or (_kind(literal(decl.value)),), _kind(value)
+    if have in want or have == "none" or want == ("none",):
         return
-    raise ArchError(f"'{name}' is a {want} param, got a {have}", span,
+    raise ArchError(f"'{name}' is a {' or '.join(want)} param, got a {have}", span,
                     notes=(("declared here", decl.span),))
 
 

@@ -251,6 +251,7 @@ class ParamDecl:
     name: str
     value: Expr
     span: Span
+    kinds: tuple[str, ...] = ()  # the kinds of value it takes; () means the default's kind
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,15 @@ def linspace(start, stop, n):
     return tuple(start + (stop - start) * (i / (n - 1)) for i in range(n))  # the last one is stop
 
 
+def to_pair(v):
+    """An int or a pair [a, b] as a pair: a size given either way (timm's to_2tuple)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"a pair has two items, got {len(v)}")
+        return tuple(v)
+    return (v, v)
+
+
 # name -> (function, emitted helper name or Python builtin, doc)
 BUILTINS = {
     "len": (len, "len", "number of items in a list"),
@@ -134,4 +143,7 @@ BUILTINS = {
     "linspace": (linspace, "linspace",
                  "linspace(start, stop, n): a list of n evenly spaced numbers from start to stop, both "
                  "included (torch.linspace as a list): per-block schedules such as drop-path rates"),
+    "to_pair": (to_pair, "to_pair",
+                "to_pair(v): a pair [v, v] from a number, a pair as it is: a size a param may give either way "
+                "(`to_pair(stem_width)[0]`)"),
 }

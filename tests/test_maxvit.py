@@ -79,7 +79,7 @@ def test_bias_equals_timms_for_each_kind(variant, timm_name):
 
 
 @pytest.mark.parametrize("variant,timm_name,overrides", [
-    ("tiny_tf", "maxvit_tiny_tf_224", {"depths": [1, 2, 1, 1], "num_classes": 10}),
+    ("tiny_tf", "maxvit_tiny_tf_224", {"depths": [1, 2, 1, 1], "num_classes": 10, "stem_width": 48}),  # int: [48, 48]
     ("nano_rw", "maxvit_nano_rw_256", {"img_size": 224, "depths": [1, 1, 1, 1]}),  # partitions 8 -> 7
     ("tiny_tf_384", "maxvit_tiny_tf_384", {"img_size": 192, "embed_dim": [32, 64, 96, 128], "head_hidden_size": 128,
                                            "depths": [1, 1, 1, 1]}),
@@ -163,6 +163,18 @@ def test_viz_shows_block_and_grid_attention_and_folds_repeated_blocks():
     units = [u for u in first.items if getattr(u, "kind", None) == "module"]
     assert [(u.title, u.subtitle) for u in units] == [("conv", "mbconv"), ("attn_block", "partition_attention"),
                                                       ("attn_grid", "partition_attention")]
+
+
+def test_viz_labels_the_two_partitions_by_their_patterns():
+    """One level deeper, each attention's cut and paste are steps labelled with the spec's own
+    pattern: the block partition tiles the map, the grid partition strides across it."""
+    view = build_view(archlang.compile_spec(MAXVIT), depth=3)
+    block = find(view.root, "stages.2.blocks.0.attn_block")
+    grid = find(view.root, "stages.2.blocks.0.attn_grid")
+    steps = [[u.subtitle for u in c.items if getattr(u, "kind", None) == "op" and u.title == "rearrange"]
+             for c in (block, grid)]
+    assert steps == [["b (nh p) (nw q) c -> (b nh nw) (p q) c", "(b nh nw) (p q) c -> b (nh p) (nw q) c"],
+                     ["b (p nh) (q nw) c -> (b nh nw) (p q) c", "(b nh nw) (p q) c -> b (p nh) (q nw) c"]]
 
 
 def find(cluster, path):

@@ -62,7 +62,7 @@ class ExprTranslator:
         plan = plan_call(e, ())
         if plan.kind == "builtin":
             target = BUILTINS[plan.name][1]
-            if target in ("make_divisible", "linspace"):  # emitted as helpers of the file
+            if target in ("make_divisible", "linspace", "to_pair"):  # emitted as helpers of the file
                 self.uses.add(target)
             if target.startswith("math."):
                 self.uses.add("math")

@@ -10,7 +10,7 @@ for the size it is given.
 import inspect
 import re
 
-from ..values import linspace, make_divisible
+from ..values import linspace, make_divisible, to_pair
 
 HELPERS = {
     "LayerNorm2d": '''class LayerNorm2d(nn.LayerNorm):
@@ -117,6 +117,7 @@ torch.fx.wrap("drop_path")  # one node in torch.fx traces, in either mode
     # the very function elaboration uses, so emitted and compile-time channel counts agree
     "make_divisible": inspect.getsource(make_divisible),
     "linspace": inspect.getsource(linspace),
+    "to_pair": inspect.getsource(to_pair),
 }
 
 
