@@ -358,3 +358,16 @@ def test_runs_of_layout_ops_read_as_one_step(tmp_path):
     d = diff(compile_spec(chain), compile_spec(pattern))
     assert changes(section(d, "(top level)"))["reshapes"] == (
         "'b c (h h2) (w w2) -> (b h w) (h2 w2) c'", "'b c (nh p) (nw q) -> (b nh nw) (p q) c' (p=7, q=7)")
+
+
+def test_activation_memory_leaves_out_eval_identities(tmp_path):
+    """Dropout and drop-path make no tensor of their own in eval: adding them changes nothing."""
+    from archlang.diff.compare import activation_bytes
+
+    base = "input [B, 3, H, W]\nmodel {\n  c: conv2d(3, 8, 3)\n  %s\n  fc: conv2d(8, 4, 1)\n}\n"
+    sizes = []
+    for extra in ("pass", "drop: dropout(0.5)", "dp: drop_path(0.2)"):
+        path = tmp_path / f"m{len(sizes)}.arch"
+        path.write_text(base % extra)
+        sizes.append(activation_bytes(compile_spec(path).graph))
+    assert sizes[0] == sizes[1] == sizes[2] == (8 + 4) * 224 * 224 * 4

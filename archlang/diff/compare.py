@@ -108,8 +108,9 @@ def activation_bytes(graph: Graph) -> int:
     """See records.ACTIVATION_MEMORY: outputs that carry the batch axis, fp32, one sample."""
     total = 0
     for n in graph.nodes():
-        if OPS[n.op].has("source") or not n.shape:
-            continue
+        op = OPS[n.op]
+        if op.has("source") or op.has("dropout") or op.has("identity") or not n.shape:
+            continue  # dropout and drop-path are identities in eval: no tensor of their own
         if any(isinstance(d, Batch) for d in n.shape):
             total += numel(n.shape)
     return total * BYTES_PER_ELEMENT

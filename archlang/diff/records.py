@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 # How `activation memory` is counted; printed under the totals and stored in the JSON.
 ACTIVATION_MEMORY = ("activation memory: the sum over IR nodes whose output carries the batch axis of "
-                     "output elements x 4 bytes (fp32), for one sample; weights, buffers, their views "
-                     "and the input are excluded")
+                     "output elements x 4 bytes (fp32), for one sample; weights, buffers, their views, "
+                     "the input and eval-time identities (dropout, drop-path) are excluded")
 
 
 @dataclass
