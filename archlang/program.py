@@ -117,13 +117,13 @@ def _identifier(stem: str) -> str:
 def _check_arg_names(params, blocks: dict[str, S.BlockDef]) -> None:
     """Params and block parameters become keyword arguments of emitted constructors."""
     for p in params:
-        if clash(p.name):
-            raise ArchError(f"param '{p.name}' clashes with {clash(p.name)}", p.span,
+        if what := clash(p.name):
+            raise ArchError(f"param '{p.name}' clashes with {what}", p.span,
                             hint="rename it: params become keyword arguments of the emitted model")
     for b in blocks.values():
         for p in b.params:
-            if clash(p.name):
-                raise ArchError(f"parameter '{p.name}' of block '{b.name}' clashes with {clash(p.name)}", p.span,
+            if what := clash(p.name):
+                raise ArchError(f"parameter '{p.name}' of block '{b.name}' clashes with {what}", p.span,
                                 hint="rename it: block parameters become constructor arguments")
 
 

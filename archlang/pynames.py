@@ -14,7 +14,14 @@ import keyword
 from .errors import ArchError
 
 EMITTED = {"self", "torch", "nn", "F", "math", "super", "x"}
-RESERVED = EMITTED | set(dir(builtins))
+# Module-level names an emitted file may define that __init__ code uses (archlang/codegen/helpers.py,
+# the LAYERS table): a param or an __init__ local of the same name would hide them there.
+HELPER_NAMES = {"LayerNorm2d", "Conv2dSame", "AvgPool2dSame", "MaxPool2dSame", "DropPath", "LAYERS",
+                "symmetric_padding", "make_divisible", "linspace", "to_pair", "create_model", "SETTINGS"}
+# Helpers only forward code calls: params are not in scope there, and codegen gives forward's
+# tensors fresh names that avoid every helper.
+FORWARD_HELPERS = {"pad_same", "avg_pool2d_same", "max_pool2d_same", "drop_path"}
+RESERVED = EMITTED | HELPER_NAMES | set(dir(builtins))
 # nn.Module's public attributes (torch 2.x); its private ones all start with '_'.
 MODULE_ATTRS = {
     "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children",
@@ -36,6 +43,8 @@ def clash(name: str) -> str | None:
         return "a Python keyword"
     if name in EMITTED:
         return "a name the emitted code uses"
+    if name in HELPER_NAMES:
+        return "a helper the emitted code defines"
     if name in RESERVED:
         return "a Python builtin"
     if name in MODULE_ATTRS or name.startswith("_"):

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import archlang
 from archlang.cli import main
@@ -185,6 +186,11 @@ LABEL = "input [B, 3, H, W]\nmodel {{\n  {stmt}\n}}\n"
                  "param 'exec' clashes with a Python builtin", id="param-exec"),
     pytest.param("param training = true\n" + LABEL.format(stmt="pass"), "training",
                  "param 'training' clashes with an nn.Module attribute", id="param-module-attribute"),
+    pytest.param("param make_divisible = 8\n" + LABEL.format(stmt="pass"), "make_divisible",
+                 "param 'make_divisible' clashes with a helper the emitted code defines", id="param-helper"),
+    pytest.param("block b(to_pair) {\n  pass\n}\n" + LABEL.format(stmt="pass"), "to_pair",
+                 "parameter 'to_pair' of block 'b' clashes with a helper the emitted code defines",
+                 id="block-param-helper"),
     pytest.param("block b(self) {\n  pass\n}\n" + LABEL.format(stmt="pass"), "self",
                  "parameter 'self' of block 'b' clashes with a name the emitted code uses", id="block-param-self"),
     pytest.param("block b(super, d) {\n  pass\n}\n" + LABEL.format(stmt="pass"), "super",
@@ -202,6 +208,23 @@ def test_hostile_names_are_rejected_at_their_span(tmp_path, src, at, message):
     idx = src.index(at)
     line, col = src.count("\n", 0, idx) + 1, idx - src.rfind("\n", 0, idx)
     assert info.value.render().splitlines()[0] == f"{spec}:{line}:{col}: error: {message}"
+
+
+def test_locals_named_like_helpers_do_not_hide_them(tmp_path):
+    """A let named as an emitted helper is renamed in the emitted code, so the helper it hides in
+    the spec's scope still works where the emitted code calls it (here: in the same __init__)."""
+    from archlang.codegen.helpers import HELPERS
+    from archlang.pynames import FORWARD_HELPERS, HELPER_NAMES
+
+    assert set(HELPERS) <= HELPER_NAMES | FORWARD_HELPERS  # every helper a file may define is known
+    spec = write(tmp_path, "param k = 3\ninput [B, 3, H, W]\nmodel {\n  let to_pair = to_pair(k)\n"
+                           "  c: conv2d(3, 8, to_pair)\n  let make_divisible = make_divisible(10)\n"
+                           "  d: conv2d(8, make_divisible, 1)\n  drop_path = drop_path(x, 0.1)\n"
+                           "  x = drop_path\n}\n")
+    compiled = archlang.compile_spec(str(spec))
+    assert "to_pair_ = to_pair(k)" in compiled.source and "drop_path_ = drop_path(" in compiled.source
+    model = archlang.build(str(spec))
+    assert model(torch.zeros(1, 3, 16, 16)).shape == (1, 16, 16, 16)
 
 
 # ---------------------------------------------------------------- determinism

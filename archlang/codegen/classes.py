@@ -22,6 +22,7 @@ from .names import (
     check_attr,
     check_label,
     class_attrs,
+    forward_name,
     indexed_labels,
     py_name,
     replayed_lets,
@@ -192,7 +193,7 @@ class ClassEmitter:
     def tensor_var(self, name: str) -> str:
         if name not in self.tensors:
             # a nested layer's output is named after its label ('b.3.7' -> b)
-            self.tensors[name] = self.fresh(py_name(name.split(".")[0]))
+            self.tensors[name] = self.fresh(forward_name(name.split(".")[0]))
         return self.tensors[name]
 
     def s_Apply(self, node: L.LApply):

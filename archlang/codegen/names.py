@@ -13,7 +13,7 @@ import keyword
 
 from .. import syntax as S
 from ..ops import OPS
-from ..pynames import RESERVED, check_attr, clash
+from ..pynames import FORWARD_HELPERS, RESERVED, check_attr, clash
 
 
 def unique(base: str, taken: set[str]) -> str:
@@ -33,6 +33,11 @@ def camel(name: str) -> str:
 def py_name(name: str) -> str:
     """A spec identifier as a Python local or parameter name (also stored as `self.name`)."""
     return name + "_" if clash(name) else name
+
+
+def forward_name(name: str) -> str:
+    """A tensor's name in forward, where it must not hide a helper forward calls (`drop_path`)."""
+    return name + "_" if clash(name) or name in FORWARD_HELPERS else name
 
 
 def check_label(label: S.Label) -> str:
