@@ -153,6 +153,8 @@ class Driver:
         return None
 
     def splice(self, stmts: tuple, m: Match, rule: Rule) -> tuple:
+        if rule.rewrite is None:
+            return stmts[:m.start] + stmts[m.stop:]
         new = rule.rewrite(m, rule.result(m), rule.name)
         return stmts[:m.start] + (new,) + stmts[m.stop:]
 

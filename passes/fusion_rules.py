@@ -6,9 +6,10 @@ the terms it combines, see archlang.fusion) and a rewrite (the fused layer state
 replaces the match). `fuse_reparam` applies the table to a fixed point; `--explain` reports where
 each rule fired and, for every candidate that did not fuse, its first failing precondition.
 
-Patterns: `Chain` (two consecutive statements that each map x to x), `Parallel` (a `sum`/`avg`
-or a `residual` statement) and `Operator` (`a - b`, `x + a`, `w * a` in a tensor assignment,
-where `a`, `b` name foldable layers of one input; see `ExprFolder`).
+Patterns: `EvalIdentity` (a dropout or drop-path statement, dropped), `Chain` (two consecutive
+statements that each map x to x), `Parallel` (a `sum`/`avg` or a `residual` statement) and
+`Operator` (`a - b`, `x + a`, `w * a` in a tensor assignment, where `a`, `b` name foldable layers
+of one input; see `ExprFolder`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from archlang import syntax as S
 from archlang.errors import Span
+from archlang.ops import OPS
 from archlang.ops.conv import same_padding
 
 from .fusion_syntax import plain, with_bias
@@ -62,6 +64,17 @@ class Chain:
         roles = _roles(stmts[i].roles, stmts[i + 1].roles)
         kept = stmts[i + keep]
         return Match([a, b], labels, stmts[i + 1].span, i, i + 2, kept.label, _named(kept), roles, template=keep)
+
+
+@dataclass(frozen=True)
+class EvalIdentity:
+    """One plain layer statement of an op that is the identity in eval (dropout, drop-path)."""
+
+    def match(self, stmts, i, ctx: Ctx) -> Match | None:
+        st = stmts[i]
+        if not (isinstance(st, S.Layer) and plain(st) and st.callee in OPS and OPS[st.callee].has("dropout")):
+            return None
+        return Match([], [_describe(st)], st.span, i, i + 1)
 
 
 @dataclass(frozen=True)
@@ -119,8 +132,9 @@ class Rule:
     identity: str  # the equation it uses, for docs and --explain
     patterns: tuple  # Chain | Parallel | Operator
     preconditions: tuple[Callable[[Match, Ctx], str | None], ...]
-    recipe: Callable[[Match], tuple]
-    rewrite: Callable[[Match, Term, str], S.Layer]  # the fused layer that replaces the match
+    recipe: Callable[[Match], tuple] | None
+    rewrite: Callable[[Match, Term, str], S.Layer] | None  # the fused layer that replaces the match;
+    # None: the match is dropped
 
     def check(self, m: Match, ctx: Ctx) -> str | None:
         for pre in self.preconditions:
@@ -306,6 +320,10 @@ def fused_layer(term: Term, rule: str, label, named: bool, span: Span, roles, in
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("eval_identity_drop",
+         identity="dropout(x) = drop_path(x) = x in eval: the deploy form drops them (so what is around "
+                  "them can fold, as a conv and the BatchNorm of a head after its dropout)",
+         patterns=(EvalIdentity(),), preconditions=(), recipe=None, rewrite=None),
     Rule("conv_bn_fold",
          identity="bn(conv(x)) = conv'(x): rows of W scaled by gamma/sigma, the shift folded into b",
          patterns=(Chain(("conv",), ("bn",)),),

@@ -45,6 +45,12 @@ def test_every_rule_is_documented():
     assert Path(ROOT / "passes" / "fusion_rules.py").is_file()
 
 
-def test_explain_says_when_there_is_nothing_to_fuse():
-    text = format_explain(compile_spec(spec("deit"), "tiny", fuse=True))
-    assert text == "fusion of deit:tiny: nothing to fuse (no branch sums, conv/BN pairs or other candidates)\n"
+def test_explain_says_when_there_is_nothing_to_fuse(tmp_path):
+    path = tmp_path / "plain.arch"
+    path.write_text("input [B, 3, H, W]\nmodel {\n  c: conv2d(3, 8, 3)\n  act: relu()\n}\n")
+    text = format_explain(compile_spec(str(path), fuse=True))
+    assert text == "fusion of plain: nothing to fuse (no branch sums, conv/BN pairs or other candidates)\n"
+    deit = format_explain(compile_spec(spec("deit"), "tiny", fuse=True))  # only its dropouts go
+    assert deit.startswith("fusion of deit:tiny: 1 rule(s) fired") and "\neval_identity_drop: " in deit
+
+

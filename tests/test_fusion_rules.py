@@ -112,6 +112,33 @@ def test_conv_bn_fold(workdir, case, seed):
     assert "batchnorm2d" not in ops(deploy)
 
 
+# ---------------------------------------------------------------- eval identities
+
+
+@st.composite
+def eval_identity_cases(draw):
+    """conv, then any run of dropout / drop-path statements, then a BatchNorm: in eval the
+    identities go and the pair folds; the function is unchanged."""
+    c = draw(st.integers(1, 4))
+    drops = draw(st.lists(st.sampled_from(["dropout(0.3)", "dropout()", "drop_path(0.2)"]), min_size=1, max_size=3))
+    body = [f"c: conv2d({c}, {c}, 3, bias = false)"] + [f"d{k}: {d}" for k, d in enumerate(drops)] + \
+        [f"bn: batchnorm2d({c})"]
+    where = draw(st.sampled_from(["model", "group"]))
+    size = (c, draw(st.integers(4, 7)), draw(st.integers(4, 7)))
+    if where == "model":
+        return _spec(f"{c}, H, W", "\n".join(f"  {b}" for b in body)), size, ["c.weight"], []
+    return _spec(f"{c}, H, W", "  g: {\n" + "\n".join(f"    {b}" for b in body) + "\n  }"), size, ["g.weight"], \
+        ["collapse_block"]
+
+
+@PROPERTY
+@given(eval_identity_cases(), st.integers(0, 2**16))
+def test_eval_identity_drop(workdir, case, seed):
+    text, size, keys, rules = case
+    deploy = check(workdir, text, size, seed, ["eval_identity_drop", "conv_bn_fold", *rules], keys)
+    assert not {"dropout", "drop_path", "batchnorm2d"} & ops(deploy)
+
+
 # ---------------------------------------------------------------- sums of aligned branches
 
 

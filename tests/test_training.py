@@ -131,8 +131,6 @@ NOT_MODULES = {
     # timm's fused attention reads this module's p and passes it to F.scaled_dot_product_attention;
     # ours passes attn_drop_rate to sdpa(..., dropout_p) directly (the same draws: see the step test)
     "deit": re.compile(r"blocks\.\d+\.attn\.attn_drop"),
-    # RepVitClassifier's own dropout, always p = 0 in timm: inside the head that --fuse folds to one linear
-    "repvit": re.compile(r"head\.head_drop"),
 }
 
 
@@ -220,6 +218,16 @@ def test_drop_path_and_dropout_functions_follow_the_module_mode(tmp_path):
     assert torch.equal(b, x * torch.empty(2000, 1).bernoulli_(0.5))  # scale_by_keep = false
     assert torch.equal(c, F.dropout(x, 0.5, training=True))
     assert torch.fx.symbolic_trace(m)(x).shape == (2000, 192)  # traceable in training mode too
+
+
+def test_dropout_with_the_default_or_zero_rate_keeps_everything_in_training(tmp_path):
+    """`dropout()` and `dropout(0.0)` mean p = 0 in the spec; torch's own default is 0.5, so the
+    emitted code must say p, as a module and as a function."""
+    path = tmp_path / "zero.arch"
+    path.write_text("input [B, C]\nmodel {\n  a: dropout()\n  b: dropout(0.0)\n  x = dropout(x) + dropout(x, 0.0)\n}\n")
+    m = archlang.build(str(path), input_size=(64,)).train()
+    x = torch.randn(100, 64)
+    assert torch.equal(m(x), 2 * x)
 
 
 # ---------------------------------------------------------------------- initialisation

@@ -22,12 +22,16 @@ def _same(a, ins):
 def _act(name: str, cls: str, fn: str, args: tuple[Arg, ...] = (), doc: str = "",
          aliases: tuple[str, ...] = ()) -> OpDef:
     def init(a):
-        return P.call(f"nn.{cls}", **omit_defaults(op, a))
+        return P.call(f"nn.{cls}", **given(a))
 
     def call(a, ins):
         if random:  # F.dropout drops whenever it is called unless told the module's mode
-            return P.call(fn, ins[0], **omit_defaults(op, a), training=TRAINING)
-        return P.call(fn, ins[0], **omit_defaults(op, a))
+            return P.call(fn, ins[0], **given(a), training=TRAINING)
+        return P.call(fn, ins[0], **given(a))
+
+    def given(a):
+        # torch's dropout defaults to p = 0.5, ours to 0: p is always written out
+        return {k: a[k] for k in ("p",)} if random else omit_defaults(op, a)
 
     random = name == "dropout"
     traits = frozenset({"dropout"} if random else {"activation"})

@@ -178,14 +178,12 @@ class Repvit(nn.Module):  # specs/repvit.arch:74
             )
             for i in range(len(depth))
         ])
-        self.head_drop = nn.Dropout(p=drop_rate)  # specs/repvit.arch:84 (head)
         self.head = nn.Linear(embed_dim[-1], num_classes)  # specs/repvit.arch:85 (head)
 
     def forward(self, x):
         x = self.stem(x)  # specs/repvit.arch:75
         x = self.stages(x)  # specs/repvit.arch:80
         x = x.mean((2, 3))  # specs/repvit.arch:83
-        x = self.head_drop(x)  # specs/repvit.arch:84
         x = self.head(x)  # specs/repvit.arch:85
         return x
 
