@@ -132,6 +132,7 @@ param layout = "three_first"
 param bias_kind = "none"
 param grid = false
 param heads = 2
+param rotate = false
 input [B, 3, 32, 32]
 
 block attention(dim) {
@@ -148,6 +149,10 @@ block attention(dim) {
   } else {
     qkv: linear(dim, 3 * dim)
     q, k, v = rearrange(x, "b n (three h d) -> three b h n d", three = 3, h = heads)
+  }
+  if rotate {   # a RoPE-like mix of q with a permutation of itself: still one projection's q
+    q = q * 0.5 + flip(q, [-1]) * 0.5
+    k = k * 0.5 + flip(k, [-1]) * 0.5
   }
   a = q @ transpose(k, -2, -1)
   if bias_kind == "table" {
@@ -198,6 +203,8 @@ def test_attention_words_of_a_spec_outside_the_families(tmp_path):
     assert words(grid=True)["Attention"] == "on a grid of 4x4 tokens spread over the map"
     assert words(layout="head_first")["q, k, v"].startswith("[heads, 3, head_dim]")
     assert words(layout="separate")["q, k, v"] == "separate q, k and v projections"
+    assert words(rotate=True)["q, k, v"] == base["q, k, v"]
+    assert words(rotate=True, layout="separate")["q, k, v"] == "separate q, k and v projections"
     assert words(bias_kind="table")["Logit bias"] == "a learned [heads, 16, 16] table"
     gathered = words(bias_kind="gathered")["Logit bias"]
     assert gathered == "a learned [16, heads] table, indexed by a computed [16, 16] index"

@@ -92,6 +92,29 @@ def _back(graph: Graph, n: Node) -> list[Node]:
     return path
 
 
+def _behind(graph: Graph, t: Node, limit: int = 64) -> list[Node]:
+    """The batched nodes `t` is computed from, newest first, back to (and with) the affine maps
+    that end every path: through a scale, a reshape, or a rotation such as RoPE's
+    (q * cos + rotate(q) * sin), but never through a projection. At most `limit` nodes."""
+    seen, order, todo = {t.id}, [], [t]
+    while todo and len(order) < limit:
+        n = todo.pop(0)
+        order.append(n)
+        if _has(n, "affine_map"):
+            continue
+        for i in n.inputs:
+            m = graph.node(i)
+            if m.id not in seen and _batched(m):
+                seen.add(m.id)
+                todo.append(m)
+    return order
+
+
+def projections(graph: Graph, t: Node) -> frozenset[int]:
+    """The affine maps (projections) `t` is made from, through layout and element-wise ops."""
+    return frozenset(n.id for n in _behind(graph, t) if _has(n, "affine_map"))
+
+
 def projection(graph: Graph, t: Node) -> Node:
     """The node that computed `t` before it was reshaped and scaled (q's projection)."""
     return _back(graph, t)[-1]
@@ -102,7 +125,8 @@ def projection(graph: Graph, t: Node) -> Node:
 
 def partition(graph: Graph, site: Site) -> str:
     """`in windows of 7x7 tokens`, `on a grid of 7x7 tokens ...`, or "" when tokens are not cut from a map."""
-    source = projection(graph, site.q)
+    maps = [n for n in _behind(graph, site.q) if _has(n, "affine_map")]
+    source = maps[0] if maps else projection(graph, site.q)
     start = graph.node(source.inputs[0]) if source.inputs and _has(source, "affine_map") else source
     tokens = site.q.shape[-2]
     for n in _back(graph, start):
@@ -139,10 +163,10 @@ def _tiles(p, n: Node, tokens, sizes: dict) -> str:
 
 def qkv_layout(graph: Graph, site: Site) -> str:
     """How q, k and v come from their projection(s)."""
-    sources = {projection(graph, t).id for t in (site.q, site.k, site.v)}
-    if len(sources) == 3:
+    sources = [projections(graph, t) for t in (site.q, site.k, site.v)]
+    if all(sources) and not (sources[0] & sources[1] or sources[0] & sources[2] or sources[1] & sources[2]):
         return "separate q, k and v projections"
-    for n in _back(graph, site.q):
+    for n in _behind(graph, site.q):
         lay = layout_of(n, graph)
         if lay is None or not lay.unpacked:
             continue
