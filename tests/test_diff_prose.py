@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 
-from oracle import check_golden, spec
+from oracle import ROOT, check_golden, spec
 
 import archlang
 from archlang.cli import main
+
+DOCS_HIERA = ROOT / "docs" / "sketches" / "hiera.arch"
 
 
 def prose(capsys, *args) -> tuple[str, str]:
@@ -102,7 +104,7 @@ def test_maxvit_tf_vs_rw_says_padding_qkv_layout_bias_head_and_eps(capsys):
         "B batchnorm2d 1e-05, layernorm 1e-06, layernorm2d 1e-06.",
         f"Padding: A pads {len(asym)} strided or even-sized convs and pools TensorFlow-style",
         "B pads symmetrically (k // 2, PyTorch's).",
-        "Attention (every stage): both in windows of 7x7 tokens and on a grid of 7x7 tokens spread over the map.",
+        "Attention (stages 0-2): both in windows of 7x7 tokens and on a grid of 7x7 tokens spread over the map.",
         "q, k, v (every stage): A [3, heads, head_dim] of one projection (q, k, v each a contiguous block); "
         "B [heads, 3, head_dim] of one projection (q, k, v interleaved per head).",
         "Logit bias (every stage): A `rel_pos_bias`, a learned [heads, 13, 13] table, read through 2 einsums "
@@ -184,6 +186,19 @@ model {
   }
 }
 """
+
+
+def test_hiera_mask_units_are_windows_cut_after_the_projection():
+    """Hiera projects the whole map, then cuts mask units (and q, k, v) in one rearrange; the
+    token axis composed through it and the next reads as windows. A stage whose one window is
+    the whole map (global attention) is not called windowed."""
+    from archlang.diff.attention import phrases
+
+    c = archlang.compile_spec(str(DOCS_HIERA))
+    words = [phrases(c.graph, [n for n in c.graph.nodes() if n.scope.startswith(f"blocks.{i}.")]).get("Attention")
+             for i in range(len(c.graph.settings["stages"]))]
+    assert words[0] == "in windows of 8x8 tokens"
+    assert "windows" not in (words[-1] or "")
 
 
 def test_attention_words_of_a_spec_outside_the_families(tmp_path):

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..axes import resolved
 from ..einpattern import parse_pattern
 from ..ir import Graph, Node
 from ..ops import OPS
 from ..shapes import Batch, size
-from .reshapes import layout_of
+from .reshapes import Composer, layout_of
 
 
 @dataclass
@@ -124,38 +125,51 @@ def projection(graph: Graph, t: Node) -> Node:
 
 
 def partition(graph: Graph, site: Site) -> str:
-    """`in windows of 7x7 tokens`, `on a grid of 7x7 tokens ...`, or "" when tokens are not cut from a map."""
-    maps = [n for n in _behind(graph, site.q) if _has(n, "affine_map")]
-    source = maps[0] if maps else projection(graph, site.q)
-    start = graph.node(source.inputs[0]) if source.inputs and _has(source, "affine_map") else source
-    tokens = site.q.shape[-2]
-    for n in _back(graph, start):
-        lay = layout_of(n, graph)
-        if lay is None or not lay.named or lay.unpacked:
-            continue
-        words = _tiles(parse_pattern(lay.pattern), n, tokens, dict(lay.sizes))
-        if words:
-            return words
-    return ""
+    """`in windows of 7x7 tokens`, `on a grid of 7x7 tokens ...`, or "" when tokens are not cut
+    from a map. The layout ops between the projection and q (Hiera cuts after projecting) or
+    before the projection (MaxViT cuts, then projects) are composed into one step, and the
+    token axis is read by where its parts sat in the map's axes."""
+    behind = _behind(graph, site.q)
+    maps = [n for n in behind if _has(n, "affine_map")]
+    if not maps:
+        return ""
+    after = [n for n in reversed(_back(graph, site.q)) if layout_of(n, graph) is not None]
+    words = _tiles(graph, after, len(site.q.shape) - 2)
+    if words or not maps[0].inputs:
+        return words
+    before = [n for n in reversed(_back(graph, graph.node(maps[0].inputs[0]))) if layout_of(n, graph) is not None]
+    return _tiles(graph, before, len(graph.node(maps[0].inputs[0]).shape) - 2)
 
 
-def _tiles(p, n: Node, tokens, sizes: dict) -> str:
-    """Read one rearrange: the output group of `tokens` size, by where its factors sat."""
-    for pos, group in enumerate(p.rhs):
-        if len(group) < 2 or pos >= len(n.shape) or n.shape[pos] != tokens:
-            continue
-        places = []
-        for name in group:
-            src = next((g for g in p.lhs if name in g), ())
-            if len(src) < 2:
-                return ""
-            places.append("inner" if src[-1] == name else "outer" if src[0] == name else "")
-        dims = "x".join(str(size(sizes[a])) if a in sizes else a for a in group)
-        if all(w == "inner" for w in places):
-            return f"in windows of {dims} tokens"
-        if all(w == "outer" for w in places):
-            return f"on a grid of {dims} tokens spread over the map"
-    return ""
+def _tiles(graph: Graph, path: list[Node], token_axis: int) -> str:
+    """Compose a run of layout ops and read its output's token axis: all its parts the inner
+    part of a map axis are windows, all the outer part a grid."""
+    if not path:
+        return ""
+    comp = Composer(graph.node(path[0].inputs[0]), None)
+    for n in path:
+        lay, src = layout_of(n, graph), graph.node(n.inputs[0])
+        if not comp.apply(lay, src.shape, n.shape, {k: resolved(graph, v) for k, v in lay.sizes}, {}):
+            return ""
+    if comp.unpacked + token_axis >= len(comp.axes):
+        return ""
+    tokens = [x for a in comp.axes[comp.unpacked + token_axis] for x in a.leaves()]
+    # the map axis parts of size 1 aside: an axis cut into one window of its whole length is not cut
+    where = {id(x): (k, len(axis)) for axis in ([p for p in a.leaves() if p.size != 1] for a in comp.source)
+             for k, x in enumerate(axis)}
+    places = {_place(*where.get(id(t), (0, 1))) for t in tokens}
+    if len(tokens) < 2 or len(places) != 1:
+        return ""
+    dims = "x".join(str(size(t.size)) for t in tokens)
+    return {"inner": f"in windows of {dims} tokens", "outer": f"on a grid of {dims} tokens spread over the map",
+            "": ""}[places.pop()]
+
+
+def _place(k: int, parts: int) -> str:
+    """Where part k of a map axis cut in `parts` sits: "inner", "outer", or "" (neither, uncut)."""
+    if parts < 2:
+        return ""
+    return "inner" if k == parts - 1 else "outer" if k == 0 else ""
 
 
 # ---------------------------------------------------------------- q, k, v

@@ -183,7 +183,9 @@ def _through(graph: Graph, n: Node) -> Node:
 
 
 def _layers(sec: Section) -> str:
-    return _layers_of(sec.owners) or NONE
+    # dropout and drop-path are identities in eval, like the training-only modules left out of the
+    # summary: listing them would make a stem or head with a p = 0 dropout differ from one without
+    return _layers_of([n for n in sec.owners if not _is(n, "dropout")]) or NONE
 
 
 def _layers_of(nodes: list[Node]) -> str:
