@@ -35,9 +35,9 @@ def image(model_input: list[int], batch: int = 1, seed: int = 2) -> torch.Tensor
 
 
 @pytest.mark.parametrize("overrides", [
-    {"stages": [1, 2, 2, 1]},                    # timm's token order is raster at the end
-    {"stages": [1, 1, 2, 1], "q_pool": 2},       # ... and unrolled here (one unroll left)
-    {**ONE_PER_STAGE, "mask_unit_size": [4, 4]},  # mask units of 4x4: timm's windows interleave
+    {"stages": [1, 2, 2, 1], "embed_dim": 32},                 # timm's token order is raster at the end
+    {"stages": [1, 1, 2, 1], "embed_dim": 32, "q_pool": 2},    # ... and unrolled here (one unroll left)
+    {**ONE_PER_STAGE, "embed_dim": 32, "mask_unit_size": [4, 4]},  # 4x4 mask units: timm's windows interleave
 ], ids=["q_pool3", "q_pool2", "mu4"])
 def test_stage_maps_are_timms_rerolled_intermediates(overrides):
     """timm keeps its tokens unrolled (each mask unit and pooling window a contiguous run) and
@@ -116,6 +116,38 @@ def test_overrides_match_timm_kwargs(variant, timm_name, overrides):
     stats = archlang.stats(HIERA, variant, overrides)
     assert stats["params"] == sum(p.numel() for p in ref.parameters())
     x = image(stats["input"])
+    with torch.no_grad():
+        assert max_diff(model(x), ref(x)) <= 1e-4
+
+
+def test_one_training_step_with_drops_matches_timm():
+    """drop_rate and drop_path_rate are timm's: in training, under one seed, the same modules
+    (names and per-block rates, timm's schedule) draw the same masks, so the output and every
+    gradient agree; in eval they are identities."""
+    overrides = {**ONE_PER_STAGE, "stages": [1, 2, 2, 1], "embed_dim": 32, "drop_rate": 0.3, "drop_path_rate": 0.4}
+    model, ref = pair("tiny", "hiera_tiny_224", overrides, seed=7)
+
+    def drops(m):
+        return {n: float(getattr(x, "p", getattr(x, "drop_prob", 0.0))) for n, x in m.named_modules()
+                if type(x).__name__ in ("Dropout", "DropPath") or n.rpartition(".")[2].startswith("drop_path")}
+    mine, theirs = drops(model), drops(ref)
+    assert set(mine) == set(theirs) and len(set(theirs.values())) > 2
+    assert all(abs(mine[n] - theirs[n]) <= 1e-6 for n in theirs)
+    x, y = image([3, 224, 224], batch=4), torch.tensor([1, 2, 3, 4])
+    outs, grads = [], []
+    for m in (model, ref):
+        m.train()
+        torch.manual_seed(5)
+        out = m(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        outs.append(out.detach())
+        grads.append({n: p.grad for n, p in m.named_parameters()})
+    assert max_diff(*outs) <= 1e-5 * outs[1].abs().max()
+    assert set(grads[0]) == set(grads[1])
+    for name, g in grads[1].items():
+        assert max_diff(grads[0][name], g) <= 1e-5 * (g.abs().max() + 1e-12), name
+    model.eval()
+    ref.eval()
     with torch.no_grad():
         assert max_diff(model(x), ref(x)) <= 1e-4
 
