@@ -188,8 +188,8 @@ def test_input_must_be_the_variants_size(tmp_path, capsys):
 
 @pytest.mark.parametrize("setting,message", [
     ("q_pool=4", "q_pool must be smaller than the number of stages"),
-    ("img_size=200", "the token grid (img_size // patch_stride) must be a multiple of q_stride"),
-    ("mask_unit_size=[6,6]", "mask_unit_size must divide q_stride ** (number of stages - 1)"),
+    ("img_size=200", "the token grid (img_size // patch_stride) must be a multiple of q_stride ** (len(stages) - 1)"),
+    ("mask_unit_size=[6,6]", "mask_unit_size must divide q_stride ** (len(stages) - 1)"),
     ("mask_unit_attn=[true,false]", "mask_unit_attn needs one entry per stage"),
     ("global_pool=\"token\"", "global_pool is avg, max or avgmax"),
 ])
