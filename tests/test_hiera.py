@@ -109,7 +109,9 @@ def test_abswin_logits_with_a_strong_position_table():
     ("tiny", "hiera_tiny_224", {**ONE_PER_STAGE, "img_size": 112, "patch_kernel": [3, 3], "patch_stride": [2, 2],
                                 "patch_padding": [1, 1], "use_expand_proj": False, "init_values": 0.1}),
     ("small_abswin", "hiera_small_abswin_256", {**ONE_PER_STAGE, "img_size": 224, "num_classes": 7}),
-], ids=["classes", "q_pool2", "narrow-max", "mu4-mul", "patch-noproj", "abswin224"])
+    ("base_abswin", "hiera_base_abswin_256", {**ONE_PER_STAGE, "embed_dim": 32, "q_stride": [1, 2],
+                                              "mask_unit_size": [1, 4], "global_pos_size": [10, 12]}),
+], ids=["classes", "q_pool2", "narrow-max", "mu4-mul", "patch-noproj", "abswin224", "oblong"])
 def test_overrides_match_timm_kwargs(variant, timm_name, overrides):
     """Override keys are timm's constructor arguments: the same kwargs give the same model."""
     model, ref = pair(variant, timm_name, overrides, seed=3)
