@@ -71,19 +71,34 @@ def format_variants(program) -> str:
     for r in (header, *rows):
         lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]).rstrip())
     lines += ["", "  * the default. --variant takes a name or an aka; --set KEY=VALUE overrides any param."]
-    if any(c.isalpha() for r in rows for c in r[2]):
-        lines.append("  A name in the input is a run-time size: any size works (224 unless --input says).")
+    if any(_runtime_names(program, resolve_settings(program, name, None)[1]) for name in program.variants):
+        lines.append("  A name in the input is a run-time size: any size works (the size after '=', else 224, "
+                     "unless --input says).")
     return "\n".join(lines)
 
 
 def _input_text(program, settings) -> str:
     """The input line's sizes after the batch, as `archlang build` takes them by default: fixed
-    sizes as numbers, run-time names as written (any size; 224 when not given)."""
+    sizes as numbers, run-time names as written with their default (`H=256`; any size, 224 when
+    the spec gives none)."""
     if program.input is None:
         return "any"
+    defaults = {kw.name: kw.value for kw in program.input_defaults}
     parts = []
     for e in program.input[0][1:]:
         value = settings.get(e.id) if isinstance(e, S.Name) else getattr(e, "value", None)
-        parts.append(str(value) if isinstance(value, int) and not isinstance(value, bool) else
-                     e.id if isinstance(e, S.Name) else "?")
+        if isinstance(value, int) and not isinstance(value, bool):
+            parts.append(str(value))
+        elif isinstance(e, S.Name):
+            given = defaults.get(e.id)
+            size = settings.get(given.id) if isinstance(given, S.Name) else getattr(given, "value", None)
+            parts.append(e.id + (f"={size}" if isinstance(size, int) and not isinstance(size, bool) else ""))
+        else:
+            parts.append("?")
     return "x".join(parts)
+
+
+def _runtime_names(program, settings) -> bool:
+    """Whether the input line has a run-time size (a name that is not a param)."""
+    return program.input is not None and any(isinstance(e, S.Name) and e.id not in settings
+                                             for e in program.input[0][1:])

@@ -33,10 +33,12 @@ def _has(n: Node, trait: str) -> bool:
 
 def conv_words(a: dict) -> str:
     """`3x3 stride-2 depthwise conv`, `7x7 depthwise conv with channel multiplier 2`."""
-    k = a["kernel_size"]
+    k, stride = a["kernel_size"], a["stride"]
     text = "x".join(map(str, k)) if isinstance(k, tuple) else f"{k}x{k}"
-    if a["stride"] != 1:
-        text += f" stride-{a['stride']}"
+    if isinstance(stride, tuple):
+        stride = stride[0] if len(set(stride)) == 1 else "x".join(map(str, stride))
+    if stride != 1:
+        text += f" stride-{stride}"
     groups, cin, cout = a["groups"], a["in_channels"], a["out_channels"]
     if groups > 1 and groups == cin:
         text += " depthwise conv" + (f" with channel multiplier {cout // cin}" if cout != cin else "")
@@ -83,7 +85,7 @@ def computes(graph: Graph, path: str, skip: list[str] = (), detail: bool = False
     nodes = [n for n in inside(graph, path) if not any(n.scope == q or n.scope.startswith(q + ".") for q in skip)]
     found = sites(graph, nodes)
     if found:
-        words = [attention_words(graph, found[0].q)]
+        words = [attention_words(graph, found[0].q, found[0].k)]
         words += [n.op for n in nodes if n.module and _has(n, "norm")]
         return ", ".join(words)
     layers = [n for n in nodes if _layer(n, detail)]
@@ -156,10 +158,16 @@ def _runs(words: list[str]) -> list[str]:
     return [w if k == 1 else f"{w} x{k}" for w, k in out]
 
 
-def attention_words(graph: Graph, qn: Node) -> str:
+def attention_words(graph: Graph, qn: Node, kn: Node | None = None) -> str:
     """`self-attention over 49 tokens, 32 channels per head`: what stays the same from stage to
-    stage when only the head count grows with the width."""
+    stage when only the head count grows with the width; `of 4 queries over 16 tokens` where the
+    queries were pooled (k is q's shape, or its transpose when written out)."""
     q = qn.shape
+    keys = None
+    if kn is not None and len(kn.shape) >= 2:
+        keys = kn.shape[-1] if kn.shape[-2] == q[-1] and kn.shape[-1] != q[-1] else kn.shape[-2]
+    if keys is not None and keys != q[-2]:
+        return f"self-attention of {size(q[-2])} queries over {size(keys)} tokens, {size(q[-1])} channels per head"
     return f"self-attention over {size(q[-2])} tokens, {size(q[-1])} channels per head"
 
 

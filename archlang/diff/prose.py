@@ -140,6 +140,8 @@ def _dims(s: Side, sec: Section) -> str:
     axis = s.axes.get(out.id) if out is not None else None
     if out is None or axis is None:
         return "no map"
+    if not any(isinstance(d, Batch) for d in out.shape):  # a tensor of the model's own (a table)
+        return "a [" + ", ".join(str(size(d)) for d in out.shape) + "] tensor"
     rest = [size(d) for i, d in enumerate(out.shape) if i != axis and not isinstance(d, Batch)]
     text = f"{size(out.shape[axis])} channels"
     if len(rest) == 2 and len(s.shown.input_size) == 3 and rest[0] and s.shown.input_size[1] % rest[0] == 0:
