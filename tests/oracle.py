@@ -71,6 +71,24 @@ VARIANTS = [
     ("maxvit", "rmlp_small_rw_256", "maxvit_rmlp_small_rw_256", ONE_PER_STAGE),
     ("maxvit", "rmlp_base_rw", "maxvit_rmlp_base_rw_224", ONE_PER_STAGE),
     ("maxvit", "rmlp_base_rw_384", "maxvit_rmlp_base_rw_384", ONE_PER_STAGE),
+    # EVA / EVA-02 at each variant's img_size; the wide ones at one or two blocks (their blocks are
+    # all alike), tiny and small whole. The MIM-pretrained *_224 models have no classifier (timm's
+    # default num_classes is 0 for them): their output is the pooled, normed features.
+    ("eva", "tiny", "eva02_tiny_patch14_224", SMALL),
+    ("eva", "small", "eva02_small_patch14_224", SMALL),
+    ("eva", "base", "eva02_base_patch14_224", {"depth": 2}),
+    ("eva", "large", "eva02_large_patch14_224", {"depth": 1}),
+    ("eva", "tiny_336", "eva02_tiny_patch14_336", SMALL),
+    ("eva", "small_336", "eva02_small_patch14_336", {"depth": 3}),
+    ("eva", "base_448", "eva02_base_patch14_448", {"depth": 1}),
+    ("eva", "large_448", "eva02_large_patch14_448", {"depth": 1}),
+    ("eva", "base_clip", "eva02_base_patch16_clip_224", {"depth": 2}),
+    ("eva", "large_clip", "eva02_large_patch14_clip_224", {"depth": 1}),
+    ("eva", "large_clip_336", "eva02_large_patch14_clip_336", {"depth": 1}),
+    ("eva", "giant", "eva_giant_patch14_224", {"depth": 1}),
+    ("eva", "giant_336", "eva_giant_patch14_336", {"depth": 1}),
+    ("eva", "giant_560", "eva_giant_patch14_560", {"depth": 1}),
+    ("eva", "giant_clip", "eva_giant_patch14_clip_224", {"depth": 1}),
 ]
 
 
