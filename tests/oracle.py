@@ -85,6 +85,7 @@ VARIANTS = [
     ("eva", "base_clip", "eva02_base_patch16_clip_224", {"depth": 2}),
     ("eva", "large_clip", "eva02_large_patch14_clip_224", {"depth": 1}),
     ("eva", "large_clip_336", "eva02_large_patch14_clip_336", {"depth": 1}),
+    ("eva", "enormous_clip", "eva02_enormous_patch14_clip_224", {"depth": 1}),
     ("eva", "giant", "eva_giant_patch14_224", {"depth": 1}),
     ("eva", "giant_336", "eva_giant_patch14_336", {"depth": 1}),
     ("eva", "giant_560", "eva_giant_patch14_560", {"depth": 1}),

@@ -68,6 +68,7 @@ def test_k_bias_is_a_zero_buffer_out_of_the_state_dict():
                                         "mlp_ratio": 3.0, "scale_mlp": True}),
     ("giant_clip", "eva_giant_patch14_clip_224", {"depth": 1, "embed_dim": 96, "num_heads": 3, "swiglu_mlp": True,
                                                   "qkv_bias": False, "global_pool": "", "patch_size": 16}),
+    ("tiny_336", "eva02_tiny_patch14_336", {"depth": 2, "use_post_norm": True, "img_size": 224, "num_classes": 3}),
 ], ids=lambda v: "-".join(v) if isinstance(v, dict) else v)
 def test_overrides_match_timm_kwargs(variant, timm_name, overrides):
     """Override keys are timm's constructor arguments: the same kwargs give the same model."""
@@ -139,13 +140,13 @@ def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, mess
 
 
 def test_variant_list_names_every_timm_eva_model(capsys):
-    """Every timm `Eva` model of the EVA and EVA-02 papers; eva_large_* are timm VisionTransformers
-    (vision_transformer.py), and eva02_enormous uses post-norm blocks the spec does not write."""
+    """Every timm `Eva` model of the EVA and EVA-02 papers (eva_large_* are VisionTransformers in
+    timm's vision_transformer.py, not EVA's architecture: full qkv bias, no RoPE, like DeiT)."""
     import timm
 
     code, out, _ = run(capsys, "build", EVA, "--help-variants")
-    assert code == 0 and out.startswith(f"eva: 15 variants in {EVA} (default tiny)")
-    names = set(timm.list_models("eva*")) - set(timm.list_models("eva_large_*")) - {"eva02_enormous_patch14_clip_224"}
-    assert len(names) == 15
+    assert code == 0 and out.startswith(f"eva: 16 variants in {EVA} (default tiny)")
+    names = set(timm.list_models("eva*")) - set(timm.list_models("eva_large_*"))
+    assert len(names) == 16
     for name in names:
         assert f" {name} " in out
