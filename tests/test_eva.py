@@ -150,3 +150,13 @@ def test_variant_list_names_every_timm_eva_model(capsys):
     assert len(names) == 16
     for name in names:
         assert f" {name} " in out
+
+
+def test_diff_tiny_against_base_in_words(capsys):
+    """Tiny packs q/k/v and the SwiGLU input projections; base splits both and norms the hidden
+    units (sub-LN): the diff says so in its channel-mixing line and its label changes."""
+    code, out, _ = run(capsys, "diff", f"{EVA}:tiny", f"{EVA}:base")
+    assert code == 1
+    assert "A `eva_mlp`, a linear x2; B `eva_mlp`, a linear x2,\nlayernorm, a linear." in out
+    assert "labels         qkv -> q_proj, fc1 -> fc1_g" in out
+    assert "'b n (three h d) -> three b h n d' (three=3, h=3)" in out and "-> 'b n (h d) -> b h n d' (h=12)" in out
