@@ -68,7 +68,9 @@ def test_k_bias_is_a_zero_buffer_out_of_the_state_dict():
                                         "mlp_ratio": 3.0, "scale_mlp": True}),
     ("giant_clip", "eva_giant_patch14_clip_224", {"depth": 1, "embed_dim": 96, "num_heads": 3, "swiglu_mlp": True,
                                                   "qkv_bias": False, "global_pool": "", "patch_size": 16}),
-    ("tiny_336", "eva02_tiny_patch14_336", {"depth": 2, "use_post_norm": True, "img_size": 224, "num_classes": 3}),
+    ("tiny_336", "eva02_tiny_patch14_336", {"depth": 2, "use_post_norm": True, "img_size": 224, "num_classes": 3,
+                                            "swiglu_align_to": 64}),      # post-norm: packed fc1, not aligned
+    ("tiny", "eva02_tiny_patch14_224", {"depth": 1, "use_post_norm": True, "scale_mlp": True, "swiglu_align_to": 48}),
 ], ids=lambda v: "-".join(v) if isinstance(v, dict) else v)
 def test_overrides_match_timm_kwargs(variant, timm_name, overrides):
     """Override keys are timm's constructor arguments: the same kwargs give the same model."""
