@@ -80,7 +80,7 @@ def fused_row(family: str, variant: str, timm_name: str, overrides: dict | None)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit, fastvit, hiera)")
+    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit, fastvit, hiera, eva)")
     parser.add_argument("--fused", action="store_true", help="the deploy forms (RepViT, FastViT) against timm's")
     parser.add_argument("--full", action="store_true", help="logits and MACs at full size too (slow)")
     args = parser.parse_args()

@@ -82,6 +82,25 @@ VARIANTS = [
     ("hiera", "huge", "hiera_huge_224", {"stages": [1, 1, 1, 1]}),
     ("hiera", "small_abswin", "hiera_small_abswin_256", {"stages": [1, 2, 2, 2]}),
     ("hiera", "base_abswin", "hiera_base_abswin_256", {"stages": [2, 2, 2, 2]}),
+    # EVA / EVA-02 at each variant's img_size; the wide ones at one or two blocks (their blocks are
+    # all alike), tiny and small whole. The MIM-pretrained *_224 models have no classifier (timm's
+    # default num_classes is 0 for them): their output is the pooled, normed features.
+    ("eva", "tiny", "eva02_tiny_patch14_224", SMALL),
+    ("eva", "small", "eva02_small_patch14_224", SMALL),
+    ("eva", "base", "eva02_base_patch14_224", {"depth": 2}),
+    ("eva", "large", "eva02_large_patch14_224", {"depth": 1}),
+    ("eva", "tiny_336", "eva02_tiny_patch14_336", SMALL),
+    ("eva", "small_336", "eva02_small_patch14_336", {"depth": 3}),
+    ("eva", "base_448", "eva02_base_patch14_448", {"depth": 1}),
+    ("eva", "large_448", "eva02_large_patch14_448", {"depth": 1}),
+    ("eva", "base_clip", "eva02_base_patch16_clip_224", {"depth": 2}),
+    ("eva", "large_clip", "eva02_large_patch14_clip_224", {"depth": 1}),
+    ("eva", "large_clip_336", "eva02_large_patch14_clip_336", {"depth": 1}),
+    ("eva", "enormous_clip", "eva02_enormous_patch14_clip_224", {"depth": 1}),
+    ("eva", "giant", "eva_giant_patch14_224", {"depth": 1}),
+    ("eva", "giant_336", "eva_giant_patch14_336", {"depth": 1}),
+    ("eva", "giant_560", "eva_giant_patch14_560", {"depth": 1}),
+    ("eva", "giant_clip", "eva_giant_patch14_clip_224", {"depth": 1}),
 ]
 
 

@@ -31,6 +31,12 @@ FAMILIES = {
              {"depth": 3, "embed_dim": 48, "num_heads": 3, "img_size": 32, "num_classes": 10},
              {"drop_rate": 0.3, "pos_drop_rate": 0.1, "proj_drop_rate": 0.2, "attn_drop_rate": 0.25,
               "drop_path_rate": 0.4}),
+    # the MIM-pretrained EVA-02 layout (separate q/k/v, sub-LN SwiGLU, RoPE), without a classifier
+    # as timm builds it: the loss reads the pooled features as logits
+    "eva": ("base", "eva02_base_patch14_224",
+            {"depth": 3, "embed_dim": 48, "num_heads": 2, "img_size": 32, "patch_size": 8},
+            {"drop_rate": 0.3, "pos_drop_rate": 0.1, "proj_drop_rate": 0.2, "attn_drop_rate": 0.25,
+             "drop_path_rate": 0.4}),
     "repvit": ("m0_9", "repvit_m0_9", {"depth": [1, 1, 2, 1], "embed_dim": [16, 32, 48, 64], "num_classes": 10},
                {"drop_rate": 0.3}),
 }
@@ -131,6 +137,7 @@ NOT_MODULES = {
     # timm's fused attention reads this module's p and passes it to F.scaled_dot_product_attention;
     # ours passes attn_drop_rate to sdpa(..., dropout_p) directly (the same draws: see the step test)
     "deit": re.compile(r"blocks\.\d+\.attn\.attn_drop"),
+    "eva": re.compile(r"blocks\.\d+\.attn\.attn_drop"),  # the same as DeiT's
 }
 
 
@@ -144,7 +151,7 @@ def test_drop_modules_have_timms_names(family):
     assert set(drop_modules(ours)) == set(theirs) - left_out
 
 
-@pytest.mark.parametrize("family", ["convnext", "deit"])
+@pytest.mark.parametrize("family", ["convnext", "deit", "eva"])
 def test_drop_path_rates_follow_timms_schedule(family):
     """The rate of every block's drop-path rises linearly from 0 to drop_path_rate (torch.linspace
     in timm, computed in the spec language in ours), read from both models' modules."""
