@@ -37,7 +37,8 @@ def pair(variant: str, timm_name: str, overrides: dict, seed: int = 0):
     ("small", "eva02_small_patch14_224", {"depth": 1, "ref_feat_shape": [12, 20], "rope_temperature": 100.0}),
     ("giant", "eva_giant_patch14_224", {"depth": 1, "embed_dim": 352, "num_heads": 4,   # head_dim 88: 22 bands
                                         "use_rot_pos_emb": True, "ref_feat_shape": [16, 16]}),
-], ids=["tiny", "tiny_336", "base_clip", "no-ref", "ref-12x20", "giant-rope"])
+    ("tiny_336", "eva02_tiny_patch14_336", {"depth": 1, "ref_feat_shape": 12}),     # an int, as timm takes
+], ids=["tiny", "tiny_336", "base_clip", "no-ref", "ref-12x20", "giant-rope", "ref-int"])
 def test_rope_table_is_timms_buffer(variant, timm_name, overrides):
     """The sin/cos table, computed from its formula when the module is built, equals timm's cached
     rope.pos_embed exactly: row angles in the first half of each head, column angles in the second,
@@ -134,11 +135,16 @@ def test_input_must_be_the_variants_size(tmp_path, capsys):
     ("img_size=230", "img_size must be a multiple of patch_size"),
     ("num_heads=5", "embed_dim must split evenly into num_heads heads"),
     ("embed_dim=198", "RoPE needs a head_dim that is a multiple of 4"),        # 3 heads of 66
-    ("ref_feat_shape=[16]", "ref_feat_shape is none or [h, w]"),
 ])
 def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, message):
     code, _, err = run(capsys, "build", EVA, "--set", setting, "-o", str(tmp_path / "m.py"))
     assert code == 2 and f"error: {message}" in err and "eva.arch:" in err and "hint: here" in err
+
+
+def test_ref_feat_shape_of_three_sizes_is_refused_where_it_is_read(tmp_path, capsys):
+    code, _, err = run(capsys, "build", EVA, "--set", "ref_feat_shape=[16, 16, 16]", "-o", str(tmp_path / "m.py"))
+    assert code == 2 and "error: to_pair(...) failed: a pair has two items, got 3" in err
+    assert "note: this build sets ref_feat_shape = [16, 16, 16]" in err
 
 
 def test_variant_list_names_every_timm_eva_model(capsys):
