@@ -182,9 +182,10 @@ def test_timm_names_select_variants_at_their_size(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("setting,message", [
-    ("num_heads=[4,4]", "embed_dim, key_dim, depth, num_heads, window_size and down_ops need one entry per stage"),
+    ("num_heads=[4,4]", "num_heads needs one entry per stage"),
+    ("down_ops=[[\"\",1]]", "down_ops needs one entry per stage"),
     ("kernels=[5,5]", "kernels needs one entry per head"),
-    ("global_pool=\"max\"", "global_pool is avg, or empty with num_classes = 0"),
+    ("global_pool=\"max\"", "global_pool is avg (empty: num_classes = 0)"),
 ])
 def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, message):
     code, _, err = run(capsys, "build", SPEC, "--set", setting, "-o", str(tmp_path / "m.py"))
