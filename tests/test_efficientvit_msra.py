@@ -181,6 +181,12 @@ def test_timm_names_select_variants_at_their_size(tmp_path, capsys):
     assert f"{_params(timm_model('efficientvit_m5', meta=True)):,}" in out
 
 
+def test_input_must_be_the_variants_size(tmp_path, capsys):
+    """The windows follow img_size, so the input is fixed: another size is refused at the input line."""
+    code, _, err = run(capsys, "build", SPEC, "--input", "3x256x256", "-o", str(tmp_path / "m.py"))
+    assert code == 2 and "input [B, in_chans, img_size, img_size]" in err and "224" in err
+
+
 @pytest.mark.parametrize("setting,message", [
     ("num_heads=[4,4]", "num_heads needs one entry per stage"),
     ("down_ops=[[\"\",1]]", "down_ops needs one entry per stage"),
