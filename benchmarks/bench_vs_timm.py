@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the oracle's variant table and weight randomizer
 
 import torch  # noqa: E402
-from oracle import VARIANTS, randomize, spec  # noqa: E402
+from oracle import FASTVIT, VARIANTS, randomize, spec  # noqa: E402
 
 import archlang  # noqa: E402
 
@@ -44,6 +44,9 @@ DEFAULT_MODELS = [
     "deit_tiny_distilled_patch16_224",
     "repvit_m1_1",
     "repvit_m1_1_fused",
+    "maxvit_tiny_tf_224",
+    "fastvit_t8",
+    "fastvit_t8_fused",
 ]
 FUSED_SUFFIX = "_fused"
 COMPILE_TARGETS = [("convnext", "large", "convnext_large"), ("deit", "base", "deit_base_patch16_224")]
@@ -166,10 +169,11 @@ def tensor_bytes(model) -> int:
 def lookup(name: str) -> tuple[str, str, str, bool]:
     fused = name.endswith(FUSED_SUFFIX)
     base = name[: -len(FUSED_SUFFIX)] if fused else name
-    for family, variant, timm_name, _ in VARIANTS:
+    rows = list(VARIANTS) + [("fastvit", variant, timm_name, o) for variant, timm_name, o in FASTVIT]
+    for family, variant, timm_name, _ in rows:
         if base in (timm_name, f"{family}:{variant}"):
             return family, variant, timm_name, fused
-    known = ", ".join(t for _, _, t, _ in VARIANTS)
+    known = ", ".join(t for _, _, t, _ in rows)
     raise SystemExit(f"unknown model {name!r}; choose from: {known} (append {FUSED_SUFFIX} for the deploy form)")
 
 

@@ -81,7 +81,8 @@ def fused_row(family: str, variant: str, timm_name: str, overrides: dict | None)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit, fastvit, efficientvit_msra)")
+    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit, fastvit, hiera, "
+                                         "efficientvit_msra)")
     parser.add_argument("--fused", action="store_true",
                         help="the deploy forms (RepViT, FastViT, EfficientViT-MSRA) against timm's")
     parser.add_argument("--full", action="store_true", help="logits and MACs at full size too (slow)")

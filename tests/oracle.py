@@ -72,6 +72,17 @@ VARIANTS = [
     ("maxvit", "rmlp_small_rw_256", "maxvit_rmlp_small_rw_256", ONE_PER_STAGE),
     ("maxvit", "rmlp_base_rw", "maxvit_rmlp_base_rw_224", ONE_PER_STAGE),
     ("maxvit", "rmlp_base_rw_384", "maxvit_rmlp_base_rw_384", ONE_PER_STAGE),
+    # Hiera: tiny runs whole; the others at two blocks in every stage (pooling first block and a
+    # plain one, mask-unit and global attention), large and huge at one (their widths and heads);
+    # the abswin models at their own 256, with the resized position table and layer scale.
+    ("hiera", "tiny", "hiera_tiny_224", SMALL),
+    ("hiera", "small", "hiera_small_224", {"stages": [1, 2, 2, 2]}),
+    ("hiera", "base", "hiera_base_224", {"stages": [2, 2, 2, 2]}),
+    ("hiera", "base_plus", "hiera_base_plus_224", {"stages": [2, 2, 2, 2]}),
+    ("hiera", "large", "hiera_large_224", {"stages": [1, 1, 1, 1]}),
+    ("hiera", "huge", "hiera_huge_224", {"stages": [1, 1, 1, 1]}),
+    ("hiera", "small_abswin", "hiera_small_abswin_256", {"stages": [1, 2, 2, 2]}),
+    ("hiera", "base_abswin", "hiera_base_abswin_256", {"stages": [2, 2, 2, 2]}),
     # EfficientViT-MSRA at full size (0.08-0.53 GMACs); its windows pad, and its deploy form, are
     # tested in test_efficientvit_msra.py.
     ("efficientvit_msra", "m0", "efficientvit_m0", SMALL),

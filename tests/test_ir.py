@@ -75,6 +75,7 @@ def test_costs_scale_with_input_size():
 def test_fusion_removes_every_batchnorm_in_repvit():
     c = compile_spec(spec("repvit"), "m0_9", fuse=True)
     ops = {n.op for n in c.graph.nodes()}
-    assert not ops & {"batchnorm2d", "batchnorm1d", "branch_sum", "branch_avg"}
+    assert not ops & {"batchnorm2d", "batchnorm1d", "branch_sum", "branch_avg", "dropout"}
     rules = {rule for rule, _ in c.fusion.applied}
-    assert rules == {"conv_bn_fold", "bn_linear_fold", "parallel_conv_sum", "parallel_linear_sum", "collapse_block"}
+    assert rules == {"conv_bn_fold", "bn_linear_fold", "parallel_conv_sum", "parallel_linear_sum", "collapse_block",
+                     "eval_identity_drop"}  # the dropouts before and inside the classifier

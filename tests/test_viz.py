@@ -50,6 +50,17 @@ def test_repeated_blocks_fold_unless_expanded():
         f"stages.2.blocks.{i}" for i in range(9)]
 
 
+def test_numbered_blocks_of_one_list_fold_by_stage():
+    """Hiera's blocks are one numbered list, a loop per stage: each stage's identical blocks after
+    its first fold into one unit, as a container's would; `--expand` opens them."""
+    c = compile_spec(str(ROOT / "docs" / "sketches" / "hiera.arch"), "tiny")  # stages [1, 2, 7, 2]
+    blocks = next(i for i in build_view(c).root.items if getattr(i, "title", None) == "blocks")
+    folds = [(u.title, u.count) for u in blocks.items if getattr(u, "kind", None) == "fold"]
+    assert folds == [("4-9", 6)]
+    opened = next(i for i in build_view(c, expand=("blocks",)).root.items if getattr(i, "title", None) == "blocks")
+    assert not [u for u in opened.items if getattr(u, "kind", None) == "fold"] and len(opened.items) == 12
+
+
 def test_depth_controls_how_deep_clusters_open():
     c = compile_spec(spec("deit"), "tiny")
     top = {u.path for u in units_of(build_view(c, depth=0))}

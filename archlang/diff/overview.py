@@ -23,13 +23,16 @@ def overview(a: Side, b: Side, fused: bool) -> str:
             f"{pct(ma, mb)} MACs).")
     parts_a, parts_b = _parts(a), _parts(b)
     text += f" Both are built of {parts_a}." if parts_a == parts_b else f" A is built of {parts_a}, B of {parts_b}."
-    for trait, word in (("norm", "Norms"), ("activation", "Activations")):
-        ka, kb = a.ops_with(None, trait) or "none", b.ops_with(None, trait) or "none"
-        text += f" {word}: both {ka}." if ka == kb else f" {word}: A {ka}; B {kb}."
-        ea, eb = (_eps(a), _eps(b)) if trait == "norm" else ({}, {})
-        if any(ea[op] != eb[op] for op in ea.keys() & eb.keys()):
-            text += f" Their eps: A {_eps_words(ea)}; B {_eps_words(eb)}."
-    return text + _padding(a, b)
+    text += _kinds(a, b, "norm", "Norms")
+    ea, eb = _eps(a), _eps(b)
+    if any(ea[op] != eb[op] for op in ea.keys() & eb.keys()):
+        text += f" Their eps: A {_eps_words(ea)}; B {_eps_words(eb)}."
+    return text + _kinds(a, b, "activation", "Activations") + _padding(a, b)
+
+
+def _kinds(a: Side, b: Side, trait: str, word: str) -> str:
+    ka, kb = a.ops_with(None, trait) or "none", b.ops_with(None, trait) or "none"
+    return f" {word}: both {ka}." if ka == kb else f" {word}: A {ka}; B {kb}."
 
 
 def _parts(s: Side) -> str:

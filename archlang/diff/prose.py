@@ -278,10 +278,10 @@ def _after_role(graph, path: str) -> str | None:
 
 
 def _kinds(a: Side, x: Section, b: Side, y: Section) -> str:
-    """Norms and activations of a section, where A's and B's differ."""
-    out = [f"{word}: {text}" for trait, word in (("norm", "Norms"), ("activation", "Activations"))
-           if (text := _kind(a, x, b, y, trait))]
-    return " ".join(out)
+    """Norms of a stem, head or other part, where A's and B's differ: the train form's, since
+    fusion may have folded them (its activations are in the layers already said)."""
+    text = _kind(a, x, b, y, "norm")
+    return f"Norms: {text}" if text else ""
 
 
 def _kind(a: Side, x: Section, b: Side, y: Section, trait: str) -> str:

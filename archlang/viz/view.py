@@ -141,7 +141,7 @@ class _Builder:
         """A container's items cut into runs of one block with one structure (MaxViT's stage: a
         stride-2 first block, then N identical ones); other content comes one entry per run."""
         info = self.g.modules.get(path)
-        if info is None or info.kind != "container" or path in self.expand:
+        if info is None or path in self.expand or not (info.kind == "container" or self.numbered(path)):
             return [[e] for e in entries]
         out: list[list] = []
         for e in entries:
@@ -151,6 +151,13 @@ class _Builder:
             else:
                 out.append([e])
         return out
+
+    def numbered(self, path: str) -> bool:
+        """A group whose modules are numbered as nn.Sequential numbers them (Hiera's blocks, one
+        loop per stage inside one list): it folds like a container."""
+        kids = self.children.get(path, [])
+        return self.g.modules[path].kind == "group" and bool(kids) and \
+            all(k.rsplit(".", 1)[-1].isdigit() for k in kids)
 
     def same_item(self, a: str, b: str) -> bool:
         if a in self.expand or b in self.expand:
