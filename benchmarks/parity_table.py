@@ -2,9 +2,9 @@
 
     python benchmarks/parity_table.py [--family repvit] [--fused] [--full]
 
-With `--fused`, the deploy forms of the reparameterizable families (RepViT, FastViT): `--fuse`
-against `timm.utils.reparameterize_model` (params at full size, logits against timm's fused model
-and against our train form, MACs against fvcore on timm's fused model).
+With `--fused`, the deploy forms of the reparameterizable families (RepViT, FastViT,
+EfficientViT-MSRA): `--fuse` against `timm.utils.reparameterize_model` (params at full size, logits
+against timm's fused model and against our train form, MACs against fvcore on timm's fused model).
 
 Params are compared at full size (timm on the meta device); logits, state_dict loading and
 MACs use the same reduced depths as the test suite for the largest variants (tests/oracle.py)
@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT / "tests"))  # the oracle's variant table and helper
 
 import timm  # noqa: E402
 import torch  # noqa: E402
-from oracle import FASTVIT, VARIANTS, fvcore_macs, max_diff, randomize, spec, timm_model  # noqa: E402
+from oracle import BRANCH_SCALE, FASTVIT, VARIANTS, fvcore_macs, max_diff, randomize, spec, timm_model  # noqa: E402
 from timm.utils.model import reparameterize_model  # noqa: E402
 
 import archlang  # noqa: E402
 
-FUSABLE = ("repvit", "fastvit")
+FUSABLE = ("repvit", "fastvit", "efficientvit_msra")
 
 
 def _depth(overrides: dict) -> str:
@@ -38,10 +38,11 @@ def _depth(overrides: dict) -> str:
 
 def _ours_and_timm(family: str, variant: str, timm_name: str, overrides: dict):
     """Our train-form module and timm's, with the same seeded weights (BN statistics measured at
-    the variant's input size), and that size."""
+    the variant's input size; residual branches scaled down where oracle.BRANCH_SCALE says), and
+    that size."""
     size = tuple(archlang.stats(spec(family), variant, overrides)["input"])
     ref = timm_model(timm_name, **overrides)
-    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size)
+    state = randomize(ref, seed=sum(map(ord, timm_name)), calibrate=size, scale=BRANCH_SCALE.get(family))
     model = archlang.load_timm(archlang.build(spec(family), variant, overrides), state)
     return model, ref, size
 
@@ -80,8 +81,10 @@ def fused_row(family: str, variant: str, timm_name: str, overrides: dict | None)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit, fastvit, hiera, eva)")
-    parser.add_argument("--fused", action="store_true", help="the deploy forms (RepViT, FastViT) against timm's")
+    parser.add_argument("--family", help="only this spec (convnext, deit, repvit, maxvit, fastvit, hiera, eva, "
+                                         "efficientvit_msra)")
+    parser.add_argument("--fused", action="store_true",
+                        help="the deploy forms (RepViT, FastViT, EfficientViT-MSRA) against timm's")
     parser.add_argument("--full", action="store_true", help="logits and MACs at full size too (slow)")
     args = parser.parse_args()
     timm.layers.set_fused_attn(False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -101,6 +102,14 @@ VARIANTS = [
     ("eva", "giant_336", "eva_giant_patch14_336", {"depth": 1}),
     ("eva", "giant_560", "eva_giant_patch14_560", {"depth": 1}),
     ("eva", "giant_clip", "eva_giant_patch14_clip_224", {"depth": 1}),
+    # EfficientViT-MSRA at full size (0.08-0.53 GMACs); its windows pad, and its deploy form, are
+    # tested in test_efficientvit_msra.py.
+    ("efficientvit_msra", "m0", "efficientvit_m0", SMALL),
+    ("efficientvit_msra", "m1", "efficientvit_m1", SMALL),
+    ("efficientvit_msra", "m2", "efficientvit_m2", SMALL),
+    ("efficientvit_msra", "m3", "efficientvit_m3", SMALL),
+    ("efficientvit_msra", "m4", "efficientvit_m4", SMALL),
+    ("efficientvit_msra", "m5", "efficientvit_m5", SMALL),
 ]
 
 
@@ -138,13 +147,23 @@ def timm_model(name: str, meta: bool = False, **kwargs):
     return timm.create_model(name, pretrained=False, **kwargs).eval()
 
 
-def randomize(model: torch.nn.Module, seed: int = 0, calibrate: tuple[int, ...] | None = None) -> dict:
+# Families whose random weights need their residual branches scaled down (a pattern of state_dict
+# keys and a factor) for float32 to resolve 1e-4: with the BatchNorms that close each branch at O(1)
+# (timm starts them at zero), EfficientViT-MSRA's twenty residual units amplify rounding ~1e4-fold.
+BRANCH_SCALE = {
+    "efficientvit_msra": (r"(blocks\.\d+\.dw[01]\.m|pw2|proj\.1)\.bn\.(weight|bias)$", 0.3),
+}
+
+
+def randomize(model: torch.nn.Module, seed: int = 0, calibrate: tuple[int, ...] | None = None,
+              scale: tuple[str, float] | None = None) -> dict:
     """Give every float tensor seeded, non-trivial values (BN statistics and layer scales too).
 
     With `calibrate` (an input size), BatchNorm statistics are then measured on one random batch
     and jittered, as training would leave them, and the classifier is scaled so logits are O(1)
     as a trained model's are: random statistics on a deep residual CNN make activations grow to
-    ~1e7, and at logits of ~1e2 float32 alone cannot resolve a 1e-4 difference."""
+    ~1e7, and at logits of ~1e2 float32 alone cannot resolve a 1e-4 difference. `scale` (a key
+    pattern and a factor, see BRANCH_SCALE) multiplies the matching tensors before calibrating."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in model.state_dict().items():
@@ -160,6 +179,10 @@ def randomize(model: torch.nn.Module, seed: int = 0, calibrate: tuple[int, ...] 
             else:
                 fan_in = t[0].numel()
                 t.copy_(torch.randn(t.shape, generator=gen) / fan_in ** 0.5)
+        if scale is not None:
+            for name, t in model.state_dict().items():
+                if re.search(scale[0], name):
+                    t.mul_(scale[1])
     if calibrate is not None:
         calibrate_batchnorm(model, calibrate, gen)
         scale_classifier(model, calibrate, gen)

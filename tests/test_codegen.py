@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 from oracle import ROOT, check_golden, spec
 
 import archlang
@@ -85,3 +86,41 @@ def test_fx_trace_matches_eager():
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(traced(x), model(x))
+
+
+LETS = """
+family lets
+param widths = [4, 8, 12]
+input [B, 3, H, W]
+
+model {
+  let total = [3]
+  for i in 0..len(widths) {
+    let total = total + [total[-1] + widths[i]]
+  }
+  let scale = 1
+  for i in 0..3 {
+    let scale = scale * 2
+    x = x * scale
+  }
+  proj: conv2d(3, total[-1], 1)
+}
+"""
+
+
+def test_lets_forward_does_not_read_stay_out_of_forward(tmp_path):
+    """Lets bound again in a loop are recomputed in forward only where forward reads them: the
+    loop accumulating `total` (a module size) is __init__'s alone, and `widths`, read only there,
+    is not stored; `scale`, which forward multiplies by, is recomputed as before. Values against
+    plain torch."""
+    path = tmp_path / "lets.arch"
+    path.write_text(LETS)
+    source = compile_spec(str(path), input_size=(3, 8, 8)).source
+    forward = source.split("def forward")[1]
+    assert "total" not in forward and "scale = scale * 2" in forward
+    assert "self.widths" not in source and "total = total + (total[-1] + widths[i],)" in source
+    model = archlang.build(str(path), input_size=(3, 8, 8))
+    x = torch.randn(2, 3, 8, 8)
+    assert model.proj.weight.shape == (27, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.equal(model(x), F.conv2d(x * 2 * 4 * 8, model.proj.weight, model.proj.bias))

@@ -39,6 +39,9 @@ FAMILIES = {
              "drop_path_rate": 0.4}),
     "repvit": ("m0_9", "repvit_m0_9", {"depth": [1, 1, 2, 1], "embed_dim": [16, 32, 48, 64], "num_classes": 10},
                {"drop_rate": 0.3}),
+    "efficientvit_msra": ("m0", "efficientvit_m0",
+                          {"img_size": 32, "depth": [1, 1, 1], "embed_dim": [16, 32, 48], "key_dim": [8, 8, 8],
+                           "num_heads": [2, 2, 2], "num_classes": 10}, {"drop_rate": 0.3}),
 }
 
 

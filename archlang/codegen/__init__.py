@@ -106,7 +106,10 @@ class ModuleEmitter:
 
     def emit_unit(self, unit: Unit) -> None:
         first = ClassEmitter(unit, self).run()
-        final = ClassEmitter(unit, self, needed=first.needed).run()
+        live = first.live_lets()
+        if live != set(first.let_reads):  # forward leaves some lets out: what it reads changes
+            first = ClassEmitter(unit, self, live=live).run()
+        final = ClassEmitter(unit, self, needed=first.needed, live=live).run()
         self.sources.append("\n".join(final.render(self.prov)) + "\n")
 
     def model_unit(self) -> Unit:

@@ -68,8 +68,14 @@ class Body:
 class ClassEmitter:
     """Translate one Unit. `ctx` is the module emitter (class names, helpers, provenance)."""
 
-    def __init__(self, unit: Unit, ctx, needed: list[str] | None = None):
+    def __init__(self, unit: Unit, ctx, needed: list[str] | None = None, live: set[str] | None = None):
         self.unit, self.ctx = unit, ctx
+        # Replayed lets forward recomputes only where forward reads them (`live`, known from a first
+        # pass; None: all): a loop of lets that only sizes modules stays out of forward.
+        self.live = live
+        self.let_reads: dict[str, set[str]] = {}  # replayed let -> the replayed lets its value reads
+        self.fwd_reads: set[str] = set()  # replayed lets read by forward code other than lets
+        self.in_let: str | None = None
         self.init, self.fwd = Body(), Body()
         self.ct_names = {p for p, _ in unit.params} | set(unit.kwonly)
         self.needed: list[str] = []  # compile-time names forward reads through self
@@ -103,6 +109,8 @@ class ClassEmitter:
         if name in self.fwd_locals:
             if name in self.unit.input_names:
                 self.inputs_used.add(name)
+            if name in self.replayed:
+                (self.let_reads[self.in_let] if self.in_let else self.fwd_reads).add(name)
             return P.name(py_name(name))
         if name not in self.needed:
             self.needed.append(name)
@@ -125,7 +133,11 @@ class ClassEmitter:
         self.init.add(f"{target} = {self.init_x(st.value)}", st.span)
         self.ct_names.add(st.name)
         if st.name in self.replayed:
-            self.fwd.add(f"{target} = {self.fwd_x(st.value)}", st.span)
+            if self.live is None or st.name in self.live:
+                self.in_let = st.name
+                self.let_reads.setdefault(st.name, set())
+                self.fwd.add(f"{target} = {self.fwd_x(st.value)}", st.span)
+                self.in_let = None
             self.fwd_locals.add(st.name)
         elif st.name in self.store:
             self.init.add(f"self.{self.stored(st.name)} = {target}", st.span)
@@ -360,6 +372,7 @@ class ClassEmitter:
         st = node.st
         var = py_name(st.var) if st.var else "_"
         i0, f0 = self.init.mark(), self.fwd.mark()
+        needed, reads = len(self.needed), set(self.fwd_reads)  # restored if forward drops the loop
         self.init.add(f"for {var} in {self.loop_range(st, self.init_x)}:", st.span)
         self.fwd.add(f"for {var} in {self.loop_range(st, self.fwd_x)}:", st.span)
         if st.var:
@@ -375,6 +388,9 @@ class ClassEmitter:
         for body, mark in ((self.init, i0), (self.fwd, f0)):
             if len(body.lines) == mark + 1:
                 del body.lines[mark:]
+                if body is self.fwd:  # what only its range read is not needed
+                    del self.needed[needed:]
+                    self.fwd_reads = reads
 
     def s_Container(self, node: L.LContainer):
         st = node.st
@@ -417,6 +433,16 @@ class ClassEmitter:
         self.stmts(self.unit.lowered)
         self.init_rules()
         return self
+
+    def live_lets(self) -> set[str]:
+        """The replayed lets forward reads, directly or through the values of others it reads."""
+        live, todo = set(), list(self.fwd_reads)
+        while todo:
+            name = todo.pop()
+            if name not in live:
+                live.add(name)
+                todo.extend(self.let_reads.get(name, ()))
+        return live
 
     def init_rules(self) -> None:
         """The spec's init rules, last in __init__: after every module of the class is built."""
