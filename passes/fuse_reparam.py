@@ -216,7 +216,7 @@ class Driver:
         only = body[0]
         recipe = scoped(st.label, only.fused.recipe)
         self.log(COLLAPSE, st.span)
-        return dataclasses.replace(only, label=st.label, span=st.span, roles=st.roles + only.roles,
+        return dataclasses.replace(only, label=st.label, span=st.span, roles=_union(st.roles, only.roles),
                                    inputs=st.inputs, targets=st.targets,  # a bound group keeps its binding
                                    fused=dataclasses.replace(only.fused, recipe=recipe))
 
@@ -231,7 +231,7 @@ class Driver:
         for let in lets:
             binding[let.name] = subst(let.value, binding)
         new = subst_layer(inner, binding)
-        return dataclasses.replace(new, label=st.label, span=st.span, roles=st.roles + inner.roles,
+        return dataclasses.replace(new, label=st.label, span=st.span, roles=_union(st.roles, inner.roles),
                                    inputs=st.inputs, targets=st.targets,
                                    fused=dataclasses.replace(inner.fused, recipe=scoped(st.label, inner.fused.recipe)))
 
@@ -245,6 +245,11 @@ class Driver:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    """Roles of a call and of what it collapsed to, each once (`token_mixer`, not twice)."""
+    return tuple(dict.fromkeys(a + b))
 
 
 def collapses(st) -> bool:

@@ -224,3 +224,11 @@ def test_attention_words_of_a_spec_outside_the_families(tmp_path):
     gathered = words(bias_kind="gathered")["Logit bias"]
     assert gathered == "a learned [16, heads] table, indexed by a computed [16, 16] index"
     assert words(heads=4, bias_kind="table")["Logit bias"] == "a learned [heads, 16, 16] table"
+
+
+def test_a_mixer_fusion_folded_into_its_residual_is_said_from_the_enclosing_layer(capsys):
+    """EfficientViT-MSRA's depthwise unit `dw0: residual { m: conv_norm }` fuses into one conv at
+    `dw0`: the token mixer (`dw0.m`) is read there, with its train-form formula."""
+    _, flat = prose(capsys, spec("efficientvit_msra") + ":m0", spec("repvit") + ":m0_9")
+    assert "A `conv_norm`, a 3x3 depthwise conv, trained as x + BN(dwconv3x3(x))" in flat
+    assert "no layers" not in flat and "linear(x)" not in flat

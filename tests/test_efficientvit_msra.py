@@ -196,3 +196,9 @@ def test_input_must_be_the_variants_size(tmp_path, capsys):
 def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, message):
     code, _, err = run(capsys, "build", SPEC, "--set", setting, "-o", str(tmp_path / "m.py"))
     assert code == 2 and f"error: {message}" in err and "efficientvit_msra.arch:" in err and "hint: here" in err
+
+
+def test_fused_source_names_each_role_once():
+    """A call and the layer it collapsed to may carry the same role: the emitted comment says it once."""
+    source = archlang.compile_spec(SPEC, "m0", fuse=True).source
+    assert "(token_mixer)" in source and "token_mixer, token_mixer" not in source

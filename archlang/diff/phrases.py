@@ -215,8 +215,9 @@ def _render(r: tuple, prefix: str, arg: str, modules: dict) -> str:
         return f"γ·{_group(arg)}"
     if kind == "map":
         n = modules.get(f"{prefix}.{r[1]}" if prefix else r[1])
-        symbol = conv_symbol(n.attr_dict) if n is not None and _has(n, "conv") else "linear"
-        return f"{symbol}({arg})"
+        if n is None:  # a leaf the train form names otherwise (a numbered call): say no more than a map
+            return f"W({arg})"
+        return f"{conv_symbol(n.attr_dict) if _has(n, 'conv') else 'linear'}({arg})"
     if kind == "then":
         return _render(r[2], prefix, _render(r[1], prefix, arg, modules), modules)
     if kind == "negate":

@@ -191,8 +191,19 @@ def _module(s: Side, path: str) -> str:
     info = s.shown.graph.modules[path]
     gated = gates(s.shown.graph, [path])
     name = f"`{info.name}`, " if info.kind == "block" else ""
-    text = name + computes(s.deploy.graph, path, skip=gated) + _formulas(s, [path])
+    fused = _deployed(s, path)
+    text = name + computes(s.deploy.graph, fused, skip=gated) + _formulas(s, [fused])
     return text + (f", gated by `{s.shown.graph.modules[gated[0]].name}`" if gated else "")
+
+
+def _deployed(s: Side, path: str) -> str:
+    """Where a module's layers are in the deploy form: its own path, or, when fusion folded it
+    into an enclosing one (a residual whose body became one conv with the identity in its
+    kernel), the nearest enclosing module that is still there."""
+    out = path
+    while "." in out and not any(n.scope == out or n.scope.startswith(out + ".") for n in s.deploy.graph.nodes()):
+        out = out.rpartition(".")[0]
+    return out
 
 
 def _formulas(s: Side, paths: list[str]) -> str:
