@@ -231,4 +231,4 @@ def test_a_mixer_fusion_folded_into_its_residual_is_said_from_the_enclosing_laye
     `dw0`: the token mixer (`dw0.m`) is read there, with its train-form formula."""
     _, flat = prose(capsys, spec("efficientvit_msra") + ":m0", spec("repvit") + ":m0_9")
     assert "A `conv_norm`, a 3x3 depthwise conv, trained as x + BN(dwconv3x3(x))" in flat
-    assert "no layers" not in flat and "linear(x)" not in flat
+    assert "no layers" not in flat and "linear(x)" not in flat and "W(x)" not in flat  # the downsample too

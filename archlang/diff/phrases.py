@@ -176,8 +176,9 @@ def attention_words(graph: Graph, qn: Node, kn: Node | None = None) -> str:
 
 def fused_layers(deploy: Graph, path: str) -> list[tuple[str, tuple, str]]:
     """(fused module path, recipe, the scope its leaves are relative to) inside `path`."""
-    return [(p, recipe, scope) for p, (recipe, scope) in deploy.fusions.items()
-            if p == path or p.startswith(path + ".")]
+    # ("own", r): r's paths are inside the fused module itself (an unlabelled or indexed call)
+    return [(p, recipe[1], p) if recipe[0] == "own" else (p, recipe, scope)
+            for p, (recipe, scope) in deploy.fusions.items() if p == path or p.startswith(path + ".")]
 
 
 def plain(recipe: tuple) -> bool:
