@@ -199,6 +199,9 @@ def test_hiera_mask_units_are_windows_cut_after_the_projection():
              for i in range(len(c.graph.settings["stages"]))]
     assert words[0] == "in windows of 8x8 tokens"
     assert "windows" not in (words[-1] or "")
+    tiny = archlang.compile_spec(spec("hiera"), "tiny")  # stages [1, 2, 7, 2]: block 3 pools q into stage 2
+    pooled = phrases(tiny.graph, [n for n in tiny.graph.nodes() if n.scope.startswith("blocks.3.")])
+    assert pooled["Attention"] == "in windows of 4x4 tokens"  # read from the keys, not the pooled queries
 
 
 def test_attention_words_of_a_spec_outside_the_families(tmp_path):

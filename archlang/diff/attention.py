@@ -129,12 +129,13 @@ def partition(graph: Graph, site: Site) -> str:
     from a map. The layout ops between the projection and q (Hiera cuts after projecting) or
     before the projection (MaxViT cuts, then projects) are composed into one step, and the
     token axis is read by where its parts sat in the map's axes."""
-    behind = _behind(graph, site.q)
+    keys = site.v  # the tokens attended over (q may be pooled to fewer, as Hiera's first blocks)
+    behind = _behind(graph, keys)
     maps = [n for n in behind if _has(n, "affine_map")]
     if not maps:
         return ""
-    after = [n for n in reversed(_back(graph, site.q)) if layout_of(n, graph) is not None]
-    words = _tiles(graph, after, len(site.q.shape) - 2)
+    after = [n for n in reversed(_back(graph, keys)) if layout_of(n, graph) is not None]
+    words = _tiles(graph, after, len(keys.shape) - 2)
     if words or not maps[0].inputs:
         return words
     before = [n for n in reversed(_back(graph, graph.node(maps[0].inputs[0]))) if layout_of(n, graph) is not None]
