@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .einpattern import parse_pattern
 from .ir import Graph, Node
-from .ops import OPS, Attrs
+from .ops import OPS, Attrs, Layout
 from .shapes import Batch, size
 from .values import has_sym, resolve
 
@@ -77,6 +77,14 @@ def _from_users(graph: Graph, n: Node, axes: Axes) -> int | None:
             if axes.get(user.id) is not None:
                 return axes[user.id]
     return None
+
+
+def layout_of(n: Node, graph: Graph) -> Layout | None:
+    """What a layout-only op does as an einops pattern over its input (None: not a layout op)."""
+    op = OPS[n.op]
+    if op.layout is None or not n.inputs:
+        return None
+    return op.layout(Attrs(n.attr_dict), len(graph.node(n.inputs[0]).shape))
 
 
 def through_layout(graph: Graph, n: Node, src: Node, axis: int | None) -> int | None:

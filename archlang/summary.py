@@ -59,9 +59,10 @@ def format_variants(program) -> str:
              f"{program.path}" + (f" (default {default})" if default else ""), ""]
     if not program.variants:
         return "\n".join(lines + ["  the spec declares no variants: it builds with its params' defaults"])
-    rows = []
+    rows, runtime = [], False
     for name, v in program.variants.items():
         settings = resolve_settings(program, name, None)[1]
+        runtime = runtime or _runtime_names(program, settings)
         sets = ([f"extends {v.extends}"] if v.extends else []) + \
             [f"{kw.name}={show_value(literal(kw.value))}" for kw in v.values]
         rows.append((name + " *" * (name == default), ", ".join(v.aka), _input_text(program, settings),
@@ -71,7 +72,7 @@ def format_variants(program) -> str:
     for r in (header, *rows):
         lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]).rstrip())
     lines += ["", "  * the default. --variant takes a name or an aka; --set KEY=VALUE overrides any param."]
-    if any(_runtime_names(program, resolve_settings(program, name, None)[1]) for name in program.variants):
+    if runtime:
         lines.append("  A name in the input is a run-time size: any size works (the size after '=', else 224, "
                      "unless --input says).")
     return "\n".join(lines)

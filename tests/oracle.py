@@ -245,3 +245,28 @@ def check_golden(name: str, text: str) -> None:
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
+
+
+# ---------------------------------------------------------------------------------- the CLI
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """`archlang ARGS` in-process: (exit status, stdout, stderr)."""
+    from archlang.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def refused_at_require(capsys, tmp_path, path, setting: str, message: str) -> None:
+    """`--set SETTING` stops the build at one of the spec's requires: its message, located in the
+    spec, with the values of the params it read as the hint."""
+    code, _, err = run_cli(capsys, "build", str(path), "--set", setting, "-o", str(tmp_path / "m.py"))
+    assert code == 2 and f"error: {message}" in err and f"{Path(path).name}:" in err and "hint: here" in err
+
+
+def refused_input(capsys, tmp_path, path, args: tuple[str, ...], size: int) -> None:
+    """A build at another input size than the variant's fixed one stops at the input line."""
+    code, _, err = run_cli(capsys, "build", str(path), *args, "-o", str(tmp_path / "m.py"))
+    assert code == 2 and "input [B, in_chans, img_size, img_size]" in err and str(size) in err

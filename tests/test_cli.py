@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from oracle import run_cli as run
 from oracle import spec, timm_model
 
 from archlang.cli import main
-
-
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_build_writes_module_and_prints_summary(tmp_path, capsys):

@@ -110,8 +110,8 @@ def test_maxvit_tf_vs_rw_says_padding_qkv_layout_bias_head_and_eps(capsys):
         "Logit bias (every stage): A `rel_pos_bias`, a learned [heads, 13, 13] table, read through 2 einsums "
         "with computed [7, 7, 13] lookups; B `rel_pos_bias`, a learned [169, heads] table, indexed by a "
         "computed [49, 49] index.",
-        "Head: A: a global average pool, layernorm2d, a linear to 512, tanh, a linear to 1000; "
-        "B: layernorm2d, a global average pool, a linear to 1000.",
+        "Head: A: a global pool (adaptive_avgpool2d), layernorm2d, a linear to 512, tanh, a linear to 1000; "
+        "B: layernorm2d, a global pool (adaptive_avgpool2d), a linear to 1000.",
         "Stem: A: a 3x3 stride-2 conv, gelu(tanh), a 3x3 conv, its BatchNorms folded; "
         "B: a 3x3 stride-2 conv, silu, a 3x3 conv, its BatchNorms folded.",
         "Token mixing (every stage): both a 3x3 depthwise conv, its BatchNorms folded (strided where the stage "

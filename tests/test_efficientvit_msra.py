@@ -21,11 +21,11 @@ import re
 
 import pytest
 import torch
-from oracle import BRANCH_SCALE, fvcore_macs, max_diff, randomize, spec, timm_model
+from oracle import BRANCH_SCALE, fvcore_macs, max_diff, randomize, refused_at_require, refused_input, spec, timm_model
+from oracle import run_cli as run
 from timm.utils.model import reparameterize_model
 
 import archlang
-from archlang.cli import main
 
 SPEC = spec("efficientvit_msra")
 NAMES = [f"m{i}" for i in range(6)]
@@ -161,12 +161,6 @@ def test_overrides_match_timm_kwargs(variant, overrides):
         _close(ours, theirs)
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_timm_names_select_variants_at_their_size(tmp_path, capsys):
     import timm
 
@@ -183,8 +177,7 @@ def test_timm_names_select_variants_at_their_size(tmp_path, capsys):
 
 def test_input_must_be_the_variants_size(tmp_path, capsys):
     """The windows follow img_size, so the input is fixed: another size is refused at the input line."""
-    code, _, err = run(capsys, "build", SPEC, "--input", "3x256x256", "-o", str(tmp_path / "m.py"))
-    assert code == 2 and "input [B, in_chans, img_size, img_size]" in err and "224" in err
+    refused_input(capsys, tmp_path, SPEC, ("--input", "3x256x256"), 224)
 
 
 @pytest.mark.parametrize("setting,message", [
@@ -194,8 +187,7 @@ def test_input_must_be_the_variants_size(tmp_path, capsys):
     ("global_pool=\"max\"", "global_pool is avg (empty: num_classes = 0)"),
 ])
 def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, message):
-    code, _, err = run(capsys, "build", SPEC, "--set", setting, "-o", str(tmp_path / "m.py"))
-    assert code == 2 and f"error: {message}" in err and "efficientvit_msra.arch:" in err and "hint: here" in err
+    refused_at_require(capsys, tmp_path, SPEC, setting, message)
 
 
 def test_fused_source_names_each_role_once():

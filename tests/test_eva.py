@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from oracle import max_diff, randomize, spec, timm_model
+from oracle import max_diff, randomize, refused_at_require, refused_input, spec, timm_model
+from oracle import run_cli as run
 
 import archlang
-from archlang.cli import main
 
 EVA = spec("eva")
 
@@ -109,12 +109,6 @@ def test_fresh_blocks_start_as_timms():
             assert not ours[name].any() and not want.any(), name
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_build_defaults_to_tiny_and_the_variants_own_size(tmp_path, capsys):
     code, out, _ = run(capsys, "build", EVA, "-o", str(tmp_path / "m.py"))
     assert code == 0 and out.startswith(f"eva tiny  [{EVA}, train form, input 3x224x224]")
@@ -125,9 +119,7 @@ def test_build_defaults_to_tiny_and_the_variants_own_size(tmp_path, capsys):
 
 
 def test_input_must_be_the_variants_size(tmp_path, capsys):
-    code, _, err = run(capsys, "build", EVA, "--variant", "tiny_336", "--input", "3x224x224",
-                       "-o", str(tmp_path / "m.py"))
-    assert code == 2 and "input [B, in_chans, img_size, img_size]" in err and "336" in err
+    refused_input(capsys, tmp_path, EVA, ("--variant", "tiny_336", "--input", "3x224x224"), 336)
 
 
 @pytest.mark.parametrize("setting,message", [
@@ -137,8 +129,7 @@ def test_input_must_be_the_variants_size(tmp_path, capsys):
     ("embed_dim=198", "RoPE needs a head_dim that is a multiple of 4"),        # 3 heads of 66
 ])
 def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, message):
-    code, _, err = run(capsys, "build", EVA, "--set", setting, "-o", str(tmp_path / "m.py"))
-    assert code == 2 and f"error: {message}" in err and "eva.arch:" in err and "hint: here" in err
+    refused_at_require(capsys, tmp_path, EVA, setting, message)
 
 
 def test_ref_feat_shape_of_three_sizes_is_refused_where_it_is_read(tmp_path, capsys):

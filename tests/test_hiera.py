@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from oracle import fvcore_macs, max_diff, randomize, spec, timm_model
+from oracle import fvcore_macs, max_diff, randomize, refused_at_require, refused_input, spec, timm_model
+from oracle import run_cli as run
 
 import archlang
-from archlang.cli import main
 
 HIERA = spec("hiera")
 ONE_PER_STAGE = {"stages": [1, 1, 1, 1]}
@@ -165,12 +165,6 @@ def test_macs_count_the_position_resize_that_fvcore_does_not():
     assert ours - fvcore_macs(ref, (3, 256, 256)) == resize
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_build_defaults_to_tiny_and_the_variants_own_size(tmp_path, capsys):
     code, out, _ = run(capsys, "build", HIERA, "-o", str(tmp_path / "m.py"))
     assert code == 0 and out.startswith(f"hiera tiny  [{HIERA}, train form, input 3x224x224]")
@@ -183,9 +177,7 @@ def test_build_defaults_to_tiny_and_the_variants_own_size(tmp_path, capsys):
 
 
 def test_input_must_be_the_variants_size(tmp_path, capsys):
-    code, _, err = run(capsys, "build", HIERA, "--variant", "small_abswin", "--input", "3x224x224",
-                       "-o", str(tmp_path / "m.py"))
-    assert code == 2 and "input [B, in_chans, img_size, img_size]" in err and "256" in err
+    refused_input(capsys, tmp_path, HIERA, ("--variant", "small_abswin", "--input", "3x224x224"), 256)
 
 
 @pytest.mark.parametrize("setting,message", [
@@ -196,8 +188,7 @@ def test_input_must_be_the_variants_size(tmp_path, capsys):
     ("global_pool=\"token\"", "global_pool is avg, max or avgmax"),
 ])
 def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, message):
-    code, _, err = run(capsys, "build", HIERA, "--set", setting, "-o", str(tmp_path / "m.py"))
-    assert code == 2 and f"error: {message}" in err and "hiera.arch:" in err and "hint: here" in err
+    refused_at_require(capsys, tmp_path, HIERA, setting, message)
 
 
 def test_variant_list_names_every_model_of_timms_hiera_module(capsys):

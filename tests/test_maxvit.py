@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from oracle import max_diff, randomize, spec, timm_model
+from oracle import max_diff, randomize, refused_at_require, refused_input, spec, timm_model
+from oracle import run_cli as run
 
 import archlang
-from archlang.cli import main
 from archlang.viz.view import build_view
 
 MAXVIT = spec("maxvit")
@@ -113,12 +113,6 @@ def test_macs_count_the_tf_lookup_einsums_as_fvcore_does():
     assert archlang.stats(MAXVIT, "tiny_tf", overrides)["macs"] == flops.total()
 
 
-def run(capsys, *args):
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_build_defaults_to_tiny_tf_and_the_variants_own_size(tmp_path, capsys):
     code, out, _ = run(capsys, "build", MAXVIT, "-o", str(tmp_path / "m.py"))
     assert code == 0 and out.startswith(f"maxvit tiny_tf  [{MAXVIT}, train form, input 3x224x224]")
@@ -129,9 +123,7 @@ def test_build_defaults_to_tiny_tf_and_the_variants_own_size(tmp_path, capsys):
 
 
 def test_input_must_be_the_variants_size(tmp_path, capsys):
-    code, _, err = run(capsys, "build", MAXVIT, "--variant", "tiny_tf_384", "--input", "3x224x224",
-                       "-o", str(tmp_path / "m.py"))
-    assert code == 2 and "input [B, in_chans, img_size, img_size]" in err and "384" in err
+    refused_input(capsys, tmp_path, MAXVIT, ("--variant", "tiny_tf_384", "--input", "3x224x224"), 384)
 
 
 @pytest.mark.parametrize("setting,message", [
@@ -140,8 +132,7 @@ def test_input_must_be_the_variants_size(tmp_path, capsys):
     ("block_type=\"C\"", "block_type is M (MaxViT) or PM (block and grid attention in parallel)"),
 ])
 def test_bad_settings_are_refused_at_the_require(tmp_path, capsys, setting, message):
-    code, _, err = run(capsys, "build", MAXVIT, "--set", setting, "-o", str(tmp_path / "m.py"))
-    assert code == 2 and f"error: {message}" in err and "maxvit.arch:" in err and "hint: here" in err
+    refused_at_require(capsys, tmp_path, MAXVIT, setting, message)
 
 
 def test_variant_list_names_every_timm_maxvit(capsys):

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..axes import resolved
+from ..axes import layout_of, resolved
 from ..einpattern import parse_pattern
 from ..ir import Graph, Node
 from ..ops import OPS
 from ..shapes import Batch, size
-from .reshapes import Composer, layout_of
+from .reshapes import Composer
 
 
 @dataclass
@@ -40,6 +40,11 @@ class Site:
     k: Node
     v: Node
     biases: list[Node]
+
+    @property
+    def heads(self):
+        """The head count (q's axis -3), or None for single-head attention of rank 2."""
+        return self.q.shape[-3] if len(self.q.shape) > 2 else None
 
 
 def _has(n: Node, trait: str) -> bool:
@@ -116,11 +121,6 @@ def projections(graph: Graph, t: Node) -> frozenset[int]:
     return frozenset(n.id for n in _behind(graph, t) if _has(n, "affine_map"))
 
 
-def projection(graph: Graph, t: Node) -> Node:
-    """The node that computed `t` before it was reshaped and scaled (q's projection)."""
-    return _back(graph, t)[-1]
-
-
 # ---------------------------------------------------------------- partition
 
 
@@ -179,15 +179,13 @@ def _place(k: int, parts: int) -> str:
 def qkv_layout(graph: Graph, site: Site) -> str:
     """How q, k and v come from their projection(s)."""
     sources = [projections(graph, t) for t in (site.q, site.k, site.v)]
-    if all(sources) and not (sources[0] & sources[1] or sources[0] & sources[2] or sources[1] & sources[2]):
+    if all(sources) and len(frozenset().union(*sources)) == sum(map(len, sources)):  # pairwise disjoint
         return "separate q, k and v projections"
     for n in _behind(graph, site.q):
         lay = layout_of(n, graph)
         if lay is None or not lay.unpacked:
             continue
-        made = graph.node(n.inputs[0])
-        order = _split_order(graph, made, lay, site)
-        return order
+        return _split_order(graph, graph.node(n.inputs[0]), lay, site)
     return ""
 
 
@@ -204,8 +202,7 @@ def _split_order(graph: Graph, made: Node, unpack, site: Site) -> str:
         return ""
     name = p.rhs[axis][0]
     group = next((g for g in p.lhs if name in g), ())
-    heads = site.q.shape[-3] if len(site.q.shape) > 2 else None
-    sizes = dict(lay.sizes)
+    heads, sizes = site.heads, dict(lay.sizes)
     words = []
     for a in group:
         if a == name:
@@ -236,8 +233,7 @@ def bias(graph: Graph, site: Site) -> str:
 
 
 def _made_of(graph: Graph, b: Node, site: Site) -> str:
-    made = _ancestors(graph, b)
-    heads = site.q.shape[-3] if len(site.q.shape) > 2 else None
+    made, heads = _ancestors(graph, b), site.heads
     maps = [n for n in made if n.module and _has(n, "affine_map")]
     tables = [n for n in made if _has(n, "learned")]
     gathers = [n for n in made if _has(n, "gather")]

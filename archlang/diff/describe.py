@@ -21,6 +21,7 @@ from ..shapes import Batch, fmt, size
 from ..spec_names import SpecNames
 from .reshapes import steps
 from .sections import Section
+from .wording import fold
 
 # Arguments that hold a channel count (their values are the widths a block's arguments are
 # measured against).
@@ -190,13 +191,7 @@ def _layers(sec: Section) -> str:
 
 def _layers_of(nodes: list[Node]) -> str:
     """Owner nodes in order, runs of equal descriptions folded to `text xN`."""
-    runs: list[list] = []
-    for text in (describe_op(n) for n in nodes):
-        if runs and runs[-1][0] == text:
-            runs[-1][1] += 1
-        else:
-            runs.append([text, 1])
-    return ", ".join(t if k == 1 else f"{t} x{k}" for t, k in runs)
+    return ", ".join(fold([describe_op(n) for n in nodes]))
 
 
 def _join(texts) -> str:

@@ -17,6 +17,7 @@ from ..ir import Graph, Node
 from ..ops import OPS
 from ..shapes import size
 from .attention import sites
+from .wording import fold
 
 
 def inside(graph: Graph, path: str) -> list[Node]:
@@ -101,7 +102,7 @@ def computes(graph: Graph, path: str, skip: list[str] = (), detail: bool = False
             continue
         words.append(_layer_words(n, detail))
         i += 1
-    return ", ".join(_runs(words)) or "no layers"
+    return ", ".join(fold(words)) or "no layers"
 
 
 def _layer(n: Node, detail: bool) -> bool:
@@ -116,7 +117,8 @@ def _layer_words(n: Node, detail: bool) -> str:
     if _has(n, "affine_map"):
         return f"a linear to {n.attr('out_features')}" if detail else "a linear"
     if _has(n, "pool"):
-        return "a global average pool" if n.op.startswith("adaptive_avg") else f"a {n.op}"
+        whole = _has(n, "reduction") and all(size(d) == 1 for d in n.shape[2:])  # NCHW, to one position
+        return f"a global pool ({n.op})" if whole else f"a {n.op}"
     if _has(n, "activation"):
         approximate = n.attr("approximate")
         return n.op + (f"({approximate})" if approximate not in (None, "none") else "")
@@ -145,17 +147,6 @@ def _mlp(a: Node, b: Node) -> bool:
 
 def _ratio(r: Fraction) -> str:
     return str(r.numerator) if r.denominator == 1 else f"{float(r):g}"
-
-
-def _runs(words: list[str]) -> list[str]:
-    """Repeated phrases folded: `a 1x1 conv x2`."""
-    out: list[list] = []
-    for w in words:
-        if out and out[-1][0] == w:
-            out[-1][1] += 1
-        else:
-            out.append([w, 1])
-    return [w if k == 1 else f"{w} x{k}" for w, k in out]
 
 
 def attention_words(graph: Graph, qn: Node, kn: Node | None = None) -> str:

@@ -13,10 +13,10 @@ else from the input's layout (b c h w, b n c); sizes the spec gave print in its 
 
 from __future__ import annotations
 
-from ..axes import Axes, layout_name, resolved
+from ..axes import Axes, layout_name, layout_of, resolved
 from ..einpattern import parse_pattern
 from ..ir import Graph, Node
-from ..ops import OPS, Attrs, Layout
+from ..ops import OPS, Layout
 from ..shapes import Batch, dim_mul
 from ..spec_names import SpecNames
 
@@ -191,13 +191,6 @@ def _source_names(shape, axis: int | None) -> list[str]:
     if known:
         return list(known.lower())
     return ["b" if isinstance(d, Batch) else "c" if i == axis else f"x{i}" for i, d in enumerate(shape)]
-
-
-def layout_of(n: Node, graph: Graph) -> Layout | None:
-    op = OPS[n.op]
-    if op.layout is None or not n.inputs:
-        return None
-    return op.layout(Attrs(n.attr_dict), len(graph.node(n.inputs[0]).shape))
 
 
 def steps(graph: Graph, nodes: list[Node], axes: Axes, names: SpecNames) -> list[str]:

@@ -31,7 +31,7 @@ def _act(name: str, cls: str, fn: str, args: tuple[Arg, ...] = (), doc: str = ""
 
     def given(a):
         # torch's dropout defaults to p = 0.5, ours to 0: p is always written out
-        return {k: a[k] for k in ("p",)} if random else omit_defaults(op, a)
+        return {"p": a["p"]} if random else omit_defaults(op, a)
 
     random = name == "dropout"
     traits = frozenset({"dropout"} if random else {"activation"})

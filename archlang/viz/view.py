@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..axes import layout_of
 from ..ir import Graph
-from ..ops import OPS, Attrs
+from ..ops import OPS
 from ..shapes import fmt
 from ..structure import is_owner
 from ..values import Sym
@@ -266,10 +267,7 @@ class _Builder:
 def _pattern(graph: Graph, n) -> str:
     """The spec's own pattern of a layout op that has one (a rearrange): what tells a window
     partition from a grid partition at a glance."""
-    op = OPS[n.op]
-    if op.layout is None or not n.inputs:
-        return ""
-    lay = op.layout(Attrs(n.attr_dict), len(graph.node(n.inputs[0]).shape))
+    lay = layout_of(n, graph)
     return lay.pattern if lay is not None and lay.named and lay.pattern else ""
 
 
